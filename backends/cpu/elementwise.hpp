@@ -1,0 +1,54 @@
+// backends/cpu/elementwise.hpp — runs a fused elementwise chain (the functor
+// built by vl::eval from unary/binary nodes, see vlgraph/eval.hpp) over the
+// output, rows in parallel.
+#pragma once
+
+#include <vlgraph/backends/cpu/executor.hpp>
+
+namespace vl {
+
+template <>
+struct lowering<cpu::executor, ops::elementwise> {
+    template <int R, class Ctx, class Fn>
+    static void run(Ctx& ctx, const value& out, const Fn& fn) {
+        ctx.launch([&] {
+            switch (out.type) {
+                case dtype::f32: return write<R, float>(ctx, out, fn);
+                case dtype::f64: return write<R, double>(ctx, out, fn);
+                case dtype::bf16: return write<R, bf16>(ctx, out, fn);
+                case dtype::f16: return write<R, f16>(ctx, out, fn);
+                default: throw dtype_error("elementwise: cannot write floating results to a " + std::string(name_of(out.type)) + " tensor");
+            }
+        });
+    }
+
+private:
+    template <int R, class T, class Ctx, class Fn>
+    static void write(Ctx& ctx, const value& out, const Fn& fn) {
+        T* p = out.ptr<T>();
+        if constexpr (R == 0) {
+            p[0] = from_float<T>(fn(nullptr));
+        } else {
+            const index_t n = out.numel();
+            if (n == 0) return;
+            const index_t inner = out.shape[R - 1], step = out.strides[R - 1];
+            cpu::parallel_blocks(*ctx.executor().pool, n / inner, cpu::rows_per_task(inner), [&](index_t b, index_t e) {
+                index_t idx[R];
+                for (index_t row = b; row < e; ++row) {
+                    index_t rem = row, off = 0;
+                    for (int d = R - 2; d >= 0; --d) {
+                        idx[d] = rem % out.shape[d];
+                        rem /= out.shape[d];
+                        off += idx[d] * out.strides[d];
+                    }
+                    for (index_t j = 0; j < inner; ++j) {
+                        idx[R - 1] = j;
+                        p[off + j * step] = from_float<T>(fn(idx));
+                    }
+                }
+            });
+        }
+    }
+};
+
+}  // namespace vl

@@ -1,0 +1,47 @@
+// backends/cpu/executor.hpp — the Eigen reference backend's executor.
+//
+//     vl::cpu::executor cpu{2};            // 2 threads (0: all hardware threads)
+//     vl::tensor y = vl::eval(expr, cpu);
+//
+// Computes in f32 (f64 accumulation in reductions and norms), on host memory.
+// Deterministic: results are bit-identical whatever the thread count. Not
+// thread-safe: use one executor per calling thread.
+#pragma once
+
+#include <vlgraph/eval.hpp>
+#include <vlgraph/backends/cpu/thread_pool.hpp>
+
+#include <memory>
+
+namespace vl::cpu {
+
+struct executor {
+    using compute_type = float;
+    static constexpr memory_space space = memory_space::host;
+
+    explicit executor(int threads = 0) : pool(std::make_unique<thread_pool>(threads)) {}
+
+    std::unique_ptr<thread_pool> pool;
+    trace_fn trace;  // optional: receives every named intermediate
+
+    int threads() const { return pool->size(); }
+
+    // Intermediates live in one arena that only grows; see vlgraph/arena.hpp.
+    std::byte* arena(std::size_t bytes) {
+        if (!arena_ || arena_->bytes() < bytes) arena_ = std::make_unique<host_storage>(bytes);
+        return static_cast<std::byte*>(arena_->data());
+    }
+    std::size_t arena_bytes() const { return arena_ ? arena_->bytes() : 0; }
+    tensor make_tensor(std::span<const index_t> shape, dtype t) const { return tensor::empty(dims(shape.begin(), shape.end()), t); }
+    void finish() {}
+
+private:
+    std::unique_ptr<host_storage> arena_;
+};
+
+// Elements per parallel task for row-wise kernels: large enough to amortise
+// scheduling, fixed so that the split never depends on the thread count.
+inline constexpr index_t grain_elements = 16384;
+inline index_t rows_per_task(index_t row_length) { return std::max<index_t>(1, grain_elements / std::max<index_t>(row_length, 1)); }
+
+}  // namespace vl::cpu
