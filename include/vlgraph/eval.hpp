@@ -19,9 +19,11 @@
 #include <vlgraph/arena.hpp>
 #include <vlgraph/expr.hpp>
 #include <vlgraph/ops/elementwise.hpp>
+#include <vlgraph/ops/share.hpp>
 #include <vlgraph/value.hpp>
 
 #include <functional>
+#include <unordered_map>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -154,6 +156,12 @@ public:
             return out;
         } else if constexpr (std::is_same_v<op, ops::view>) {
             return e.apply(*this);
+        } else if constexpr (std::is_same_v<op, ops::shared>) {
+            const void* key = e.a.get();
+            if (auto it = shared_.find(key); it != shared_.end()) return it->second;
+            value v = view(*e.a);
+            shared_.emplace(key, v);
+            return v;
         } else if constexpr (is_named_v<E>) {
             value v = view(e.a);
             if (exec_.trace && !dry_) report(e.name, v);
@@ -246,6 +254,7 @@ private:
     std::byte* base_;
     bool dry_;
     int next_id_ = 0;
+    std::unordered_map<const void*, value> shared_;  // values of vl::share nodes, kept to the end of the pass
 };
 
 // ---------------------------------------------------------------------------

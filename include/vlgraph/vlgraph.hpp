@@ -19,6 +19,7 @@
 #include <vlgraph/ops/reduce.hpp>
 #include <vlgraph/ops/reshape.hpp>
 #include <vlgraph/ops/rms_norm.hpp>
+#include <vlgraph/ops/share.hpp>
 #include <vlgraph/ops/slice.hpp>
 #include <vlgraph/ops/softmax.hpp>
 #include <vlgraph/ops/unary.hpp>

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vlgraph needs, only those missing (run as root,
+# or with sudo available). The CUDA toolkit is optional and never installed here:
+# when /usr/local/cuda/bin/nvcc exists the CUDA backend is compiled too.
+set -euo pipefail
+packages=(build-essential cmake libeigen3-dev nlohmann-json3-dev libstb-dev libboost-test-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
