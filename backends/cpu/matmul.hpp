@@ -15,7 +15,7 @@ struct lowering<cpu::executor, ops::matmul> {
         value out = ctx.alloc(node.shape());
         ctx.launch([&] {
             const index_t m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1];
-            const index_t batches = (m * k) ? a.numel() / (m * k) : out.numel() / std::max<index_t>(m * n, 1);
+            const index_t batches = (m * k != 0) ? a.numel() / (m * k) : out.numel() / std::max<index_t>(m * n, 1);
             const bool shared_b = b.rank == 2;
             for (index_t i = 0; i < batches; ++i)
                 cpu::gemm(*ctx.executor().pool, m, n, k, a.ptr<const float>() + i * m * k, b.ptr<const float>() + (shared_b ? 0 : i * k * n), false, nullptr,

@@ -1,0 +1,19 @@
+// backends/cuda/cuda.cuh — the CUDA backend: include this (from a .cu file
+// compiled by nvcc) to evaluate any vlgraph expression with
+// vl::cuda::executor<float> or vl::cuda::executor<vl::bf16>.
+#pragma once
+
+#include <vlgraph/vlgraph.hpp>
+
+#include <vlgraph/backends/cuda/executor.cuh>
+#include <vlgraph/backends/cuda/memory.cuh>
+#include <vlgraph/backends/cuda/concat.cuh>
+#include <vlgraph/backends/cuda/copy.cuh>
+#include <vlgraph/backends/cuda/elementwise.cuh>
+#include <vlgraph/backends/cuda/gather.cuh>
+#include <vlgraph/backends/cuda/layer_norm.cuh>
+#include <vlgraph/backends/cuda/linear.cuh>
+#include <vlgraph/backends/cuda/matmul.cuh>
+#include <vlgraph/backends/cuda/reduce.cuh>
+#include <vlgraph/backends/cuda/rms_norm.cuh>
+#include <vlgraph/backends/cuda/softmax.cuh>
