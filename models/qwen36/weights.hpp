@@ -8,6 +8,7 @@
 #pragma once
 
 #include <vlgraph/dtype.hpp>
+#include <vlgraph/tensor.hpp>
 #include <vlgraph/models/qwen36/config.hpp>
 
 #include <concepts>
@@ -104,12 +105,6 @@ inline void add_language_tensors(const model_config& c, std::vector<expected_ten
     if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {t.vocab_size, h}});
 }
 
-inline std::string format_shape(std::span<const std::int64_t> shape) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
-
 }  // namespace detail
 
 // Every tensor the checkpoint must hold for `p`, in model order (vision before language for part::all).
@@ -143,12 +138,12 @@ weight_report weight_problems(const model_config& c, part p, Lookup&& lookup, st
         expected_names.insert(e.name);
         const std::optional<tensor_info> found = lookup(e.name);
         if (!found) {
-            report.problems.push_back("missing tensor " + e.name + " (expected shape " + detail::format_shape(e.shape) + ")");
+            report.problems.push_back("missing tensor " + e.name + " (expected shape " + vl::to_string(e.shape) + ")");
             continue;
         }
         if (found->second != e.shape)
-            report.problems.push_back(e.name + ": shape " + detail::format_shape(found->second) + " does not match the expected " +
-                                      detail::format_shape(e.shape));
+            report.problems.push_back(e.name + ": shape " + vl::to_string(found->second) + " does not match the expected " +
+                                      vl::to_string(e.shape));
         if (!is_floating(found->first))
             report.problems.push_back(e.name + ": dtype " + std::string(name_of(found->first)) + " is not a floating-point type");
     }

@@ -125,6 +125,8 @@ public:
     // See safetensors_file::get / load.
     tensor get(std::string_view name) const { return shard_of(name).get(name); }
     tensor load(std::string_view name, dtype as) const { return shard_of(name).load(name, as); }
+    // NaN/Inf values of a floating tensor (the format allows them; see safetensors_file).
+    std::size_t count_nonfinite(std::string_view name) const { return shard_of(name).count_nonfinite(name); }
 
     // Bytes of all shard files on disk (from stat; no shard is opened).
     std::uint64_t total_bytes() const {

@@ -1,0 +1,128 @@
+// The vlgraph program end to end: `inspect` on the bundled checkpoint and on
+// corrupted copies of it (each must fail with a message naming the problem,
+// never crash), and usage errors.
+#define BOOST_TEST_MODULE cli
+#include <boost/test/unit_test.hpp>
+
+#include <vlgraph/io/safetensors.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct run_result {
+    int status;  // exit status; -1 if killed by a signal
+    std::string output;  // stdout and stderr
+};
+
+run_result run_cli(const std::string& arguments) {
+    const std::string cmd = std::string("'") + VLGRAPH_CLI + "' " + arguments + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    BOOST_REQUIRE(p != nullptr);
+    std::string out;
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), static_cast<int>(buf.size()), p)) out += buf.data();
+    const int raw = pclose(p);
+    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
+}
+
+// A fresh copy of the bundled tiny checkpoint in a temporary directory.
+struct checkpoint_copy {
+    fs::path dir;
+    explicit checkpoint_copy(const std::string& tag) {
+        dir = fs::temp_directory_path() / ("vlgraph_cli_" + tag + "_" + std::to_string(::getpid()));
+        fs::remove_all(dir);
+        fs::copy(fs::path(VLGRAPH_TEST_DATA) / "tiny-qwen36", dir, fs::copy_options::recursive);
+    }
+    ~checkpoint_copy() { fs::remove_all(dir); }
+    fs::path weights() const { return dir / "model.safetensors"; }
+    void replace_in_config(const std::string& from, const std::string& to) const {
+        std::ifstream in(dir / "config.json");
+        std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto at = s.find(from);
+        BOOST_REQUIRE(at != std::string::npos);
+        s.replace(at, from.size(), to);
+        std::ofstream(dir / "config.json") << s;
+    }
+};
+
+void expect_failure(const run_result& r, std::initializer_list<std::string> fragments) {
+    BOOST_TEST(r.status == 1, "exit status " << r.status << ", output:\n" << r.output);
+    for (const auto& f : fragments) BOOST_TEST(r.output.find(f) != std::string::npos, "missing '" << f << "' in:\n" << r.output);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(inspect_bundled_checkpoints) {
+    for (const char* name : {"tiny-qwen36", "tiny-qwen36-bf16"}) {
+        const run_result r = run_cli("inspect --model '" + (fs::path(VLGRAPH_TEST_DATA) / name).string() + "' --scan-nonfinite");
+        BOOST_TEST(r.status == 0, r.output);
+        BOOST_TEST(r.output.find("89 tensors") != std::string::npos, r.output);
+        BOOST_TEST(r.output.find("3 Gated DeltaNet + 1 gated attention") != std::string::npos, r.output);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(inspect_truncated_weights) {
+    checkpoint_copy c("truncated");
+    fs::resize_file(c.weights(), fs::file_size(c.weights()) - 1000);
+    expect_failure(run_cli("inspect --model " + c.dir.string()), {"model.safetensors", "error"});
+}
+
+BOOST_AUTO_TEST_CASE(inspect_garbage_header) {
+    checkpoint_copy c("garbage");
+    {
+        std::fstream f(c.weights(), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(8);
+        f.write("xxxx", 4);  // the JSON header no longer starts with '{'
+    }
+    expect_failure(run_cli("inspect --model " + c.dir.string()), {"model.safetensors", "header"});
+}
+
+BOOST_AUTO_TEST_CASE(inspect_missing_tensor) {
+    checkpoint_copy c("missing");
+    {
+        const auto f = vl::safetensors_file::open(c.weights());
+        std::vector<std::pair<std::string, vl::tensor>> keep;
+        for (const auto& info : f.tensors())
+            if (info.name != "lm_head.weight") keep.emplace_back(info.name, f.load(info.name, info.type));
+        vl::save_safetensors(c.dir / "rewritten.safetensors", keep);
+    }
+    fs::rename(c.dir / "rewritten.safetensors", c.weights());
+    expect_failure(run_cli("inspect --model " + c.dir.string()), {"missing tensor lm_head.weight", "1 problem(s)"});
+}
+
+BOOST_AUTO_TEST_CASE(inspect_shape_mismatch_with_config) {
+    checkpoint_copy c("shape");
+    c.replace_in_config("\"intermediate_size\": 128", "\"intermediate_size\": 96");
+    expect_failure(run_cli("inspect --model " + c.dir.string()), {"mlp.gate_proj.weight: shape [128, 64] does not match the expected [96, 64]"});
+}
+
+BOOST_AUTO_TEST_CASE(inspect_bad_config_field) {
+    checkpoint_copy c("config");
+    c.replace_in_config("\"num_attention_heads\": 4", "\"num_attention_heads\": -1");
+    expect_failure(run_cli("inspect --model " + c.dir.string()), {"text_config.num_attention_heads"});
+}
+
+BOOST_AUTO_TEST_CASE(inspect_missing_directory_and_config) {
+    expect_failure(run_cli("inspect --model /nonexistent/vlgraph"), {"/nonexistent/vlgraph"});
+    checkpoint_copy c("noconfig");
+    fs::remove(c.dir / "config.json");
+    expect_failure(run_cli("inspect --model " + c.dir.string()), {"config.json"});
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors) {
+    BOOST_TEST(run_cli("inspect").status == 2);
+    BOOST_TEST(run_cli("inspect --model").status == 2);
+    BOOST_TEST(run_cli("inspect --model x --bogus").output.find("unknown option '--bogus'") != std::string::npos);
+    BOOST_TEST(run_cli("frobnicate").status == 2);
+    const run_result help = run_cli("--help");
+    BOOST_TEST(help.status == 0);
+    BOOST_TEST(help.output.find("vlgraph inspect --model DIR") != std::string::npos);
+}
