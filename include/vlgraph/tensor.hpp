@@ -138,6 +138,8 @@ public:
     const std::shared_ptr<storage>& storage_ptr() const { return storage_; }
 
     bool is_contiguous() const {
+        for (index_t e : shape_)
+            if (e == 0) return true;  // no elements: trivially contiguous (whatever the strides)
         index_t expect = 1;
         for (std::size_t i = shape_.size(); i-- > 0;) {
             if (shape_[i] != 1 && strides_[i] != expect) return false;

@@ -29,6 +29,8 @@ struct value {
     index_t extent(int d) const { return shape[d < 0 ? d + rank : d]; }
     std::span<const index_t> dims() const { return {shape, static_cast<std::size_t>(rank)}; }
     bool contiguous() const {
+        for (int i = 0; i < rank; ++i)
+            if (shape[i] == 0) return true;  // no elements: trivially contiguous
         index_t expect = 1;
         for (int i = rank; i-- > 0;) {
             if (shape[i] != 1 && strides[i] != expect) return false;

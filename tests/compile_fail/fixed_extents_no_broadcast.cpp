@@ -1,0 +1,4 @@
+#include <vlgraph/vlgraph.hpp>
+void f(const vl::tensor& t) {
+    (void)(vl::input(t, vl::extents<vl::dyn, 64>{}) + vl::input(t, vl::extents<vl::dyn, 32>{}));
+}

@@ -1,0 +1,4 @@
+#include <vlgraph/vlgraph.hpp>
+void f(const vl::tensor& t) {
+    (void)vl::linear(vl::input<2>(t), vl::input<1>(t));
+}
