@@ -13,7 +13,8 @@ template <class T>
 struct lowering<cuda::executor<T>, ops::concat> {
     template <class Ctx, class Node>
     static value run(Ctx& ctx, const Node& node) {
-        value out = ctx.alloc(node.shape());
+        // integer parts (ids) stay integer: i64, as vl::eval returns integer expressions
+        value out = ctx.alloc(node.shape(), Node::value_kind == kind::integer ? dtype::i64 : Ctx::compute_dtype);
         const int ax = node.axis();
         index_t at = 0;
         std::apply(
