@@ -5,7 +5,6 @@
 #include <vlgraph/vlgraph.hpp>
 
 #include <vlgraph/backends/cpu/executor.hpp>
-#include <vlgraph/backends/cpu/concat.hpp>
 #include <vlgraph/backends/cpu/copy.hpp>
 #include <vlgraph/backends/cpu/elementwise.hpp>
 #include <vlgraph/backends/cpu/gather.hpp>

@@ -7,7 +7,6 @@
 
 #include <vlgraph/backends/cuda/executor.cuh>
 #include <vlgraph/backends/cuda/memory.cuh>
-#include <vlgraph/backends/cuda/concat.cuh>
 #include <vlgraph/backends/cuda/copy.cuh>
 #include <vlgraph/backends/cuda/elementwise.cuh>
 #include <vlgraph/backends/cuda/gather.cuh>

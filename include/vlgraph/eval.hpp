@@ -154,7 +154,7 @@ public:
             value out = alloc(e.shape());
             assign(out, e);
             return out;
-        } else if constexpr (std::is_same_v<op, ops::view>) {
+        } else if constexpr (std::is_same_v<op, ops::view> || std::is_same_v<op, ops::composite>) {
             return e.apply(*this);
         } else if constexpr (std::is_same_v<op, ops::shared>) {
             const void* key = e.a.get();

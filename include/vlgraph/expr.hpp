@@ -52,6 +52,7 @@ struct input {};        // a tensor
 struct constant {};     // a float scalar
 struct elementwise {};  // unary / binary maps, fused into one kernel per chain
 struct view {};         // reshape / permute / slice: no data movement where possible
+struct composite {};    // ops lowered once for all backends from eval-context primitives (concat)
 struct name {};         // names an intermediate for tracing
 struct copy {};         // backends: strided copy with dtype conversion
 }  // namespace ops

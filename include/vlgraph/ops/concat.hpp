@@ -1,6 +1,7 @@
 // vlgraph/ops/concat.hpp — concatenation along one axis. All parts have the
 // same rank and the same extents except along `axis`. Each part is written
-// straight into its slice of the output (elementwise parts stay fused).
+// straight into its slice of the output (elementwise parts stay fused), with
+// the eval context's own primitives, so one lowering serves every backend.
 //
 //     vl::concat(-1, a, b)      // [L, 3] ++ [L, 5] -> [L, 8]
 #pragma once
@@ -10,13 +11,9 @@
 #include <tuple>
 
 namespace vl {
-namespace ops {
-struct concat {};
-}
-
 template <expression... Parts>
 struct concat_expr {
-    using op = ops::concat;
+    using op = ops::composite;
     using first = std::tuple_element_t<0, std::tuple<Parts...>>;
     static_assert(((Parts::rank == first::rank) && ...), "vl::concat: all parts must have the same rank");
     static_assert(((Parts::value_kind == first::value_kind) && ...), "vl::concat: all parts must be floating, or all integer");
@@ -34,6 +31,26 @@ struct concat_expr {
     std::tuple<Parts...> parts;
     int axis() const { return axis_; }
     const shape_t<rank>& shape() const { return shape_; }
+
+    template <class Ctx>
+    value apply(Ctx& ctx) const {
+        // integer parts (ids) stay integer: i64, as vl::eval returns integer expressions
+        value out = ctx.alloc(shape_, value_kind == kind::integer ? dtype::i64 : Ctx::compute_dtype);
+        index_t at = 0;
+        std::apply(
+            [&](const auto&... part) {
+                ([&] {
+                    value dst = out;
+                    const index_t len = part.shape()[static_cast<std::size_t>(axis_)];
+                    if (dst.data) dst.data = static_cast<char*>(dst.data) + at * dst.strides[axis_] * static_cast<index_t>(size_of(dst.type));
+                    dst.shape[axis_] = len;
+                    ctx.assign(dst, part);
+                    at += len;
+                }(), ...);
+            },
+            parts);
+        return out;
+    }
 
 private:
     void check(const shape_t<rank>& s) {
