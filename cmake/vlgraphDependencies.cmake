@@ -12,6 +12,17 @@ if(NOT TARGET vlgraph_stb)
   set_target_properties(vlgraph_stb PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${VLGRAPH_STB_INCLUDE_DIR}")
 endif()
 
+# libwebp (WebP decoding in vlgraph/image/decode.hpp): Debian's libwebp-dev ships pkg-config files but
+# no CMake package, so find the header and library directly (this also works from the installed config).
+if(NOT TARGET vlgraph_webp)
+  find_path(VLGRAPH_WEBP_INCLUDE_DIR webp/decode.h REQUIRED)
+  find_library(VLGRAPH_WEBP_LIBRARY webp REQUIRED)
+  add_library(vlgraph_webp INTERFACE IMPORTED)
+  set_target_properties(vlgraph_webp PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${VLGRAPH_WEBP_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${VLGRAPH_WEBP_LIBRARY}")
+endif()
+
 # The CUDA toolkit is optional: vlgraph::cuda only links it when it is found.
 set(VLGRAPH_HAVE_CUDA_TOOLKIT OFF)
 if(NOT DEFINED CUDAToolkit_ROOT AND EXISTS /usr/local/cuda)
