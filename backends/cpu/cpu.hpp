@@ -5,6 +5,7 @@
 #include <vlgraph/vlgraph.hpp>
 
 #include <vlgraph/backends/cpu/executor.hpp>
+#include <vlgraph/backends/cpu/attention.hpp>
 #include <vlgraph/backends/cpu/copy.hpp>
 #include <vlgraph/backends/cpu/elementwise.hpp>
 #include <vlgraph/backends/cpu/gather.hpp>

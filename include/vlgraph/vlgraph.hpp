@@ -8,6 +8,7 @@
 #include <vlgraph/expr.hpp>
 #include <vlgraph/tensor.hpp>
 
+#include <vlgraph/ops/attention.hpp>
 #include <vlgraph/ops/binary.hpp>
 #include <vlgraph/ops/concat.hpp>
 #include <vlgraph/ops/gather.hpp>
