@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the bundled tiny checkpoint: installs what is missing, builds the
-# vlgraph program and runs it.
+# vlgraph program, validates the checkpoint and encodes the bundled sample image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh vlgraph_cli
-build/bin/vlgraph inspect --model tests/data/tiny-qwen36
+model=tests/data/tiny-qwen36
+build/bin/vlgraph inspect --model "$model"
+build/bin/vlgraph encode --model "$model" --image tests/data/images/img_c_125x94.png --out build/image_embeds.safetensors

@@ -126,3 +126,65 @@ BOOST_AUTO_TEST_CASE(usage_errors) {
     BOOST_TEST(help.status == 0);
     BOOST_TEST(help.output.find("vlgraph inspect --model DIR") != std::string::npos);
 }
+
+// ---------------------------------------------------------------------------
+// encode: images -> image_embeds, end to end against HF's goldens.
+// ---------------------------------------------------------------------------
+#include <vlgraph/compare.hpp>
+
+namespace {
+fs::path data(const std::string& p) { return fs::path(VLGRAPH_TEST_DATA) / p; }
+struct temp_file {
+    fs::path path = fs::temp_directory_path() / ("vlgraph_cli_out_" + std::to_string(::getpid()) + ".safetensors");
+    ~temp_file() { fs::remove(path); }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(encode_two_images_matches_hf) {
+    temp_file out;
+    const run_result r = run_cli("encode --model " + data("tiny-qwen36").string() + " --image " + data("images/img_a_128x160.png").string() +
+                                 " --image " + data("images/img_b_96x64.png").string() + " --out " + out.path.string() + " --threads 2");
+    BOOST_TEST_REQUIRE(r.status == 0, r.output);
+    BOOST_TEST(r.output.find("image 0  " + data("images/img_a_128x160.png").string() + ": 128x160 -> 128x160 (HxW), grid 1x8x10, 20 tokens") !=
+                   std::string::npos,
+               r.output);
+    BOOST_TEST(r.output.find("grid 1x6x4, 6 tokens") != std::string::npos, r.output);
+
+    const auto got = vl::safetensors_file::open(out.path);
+    const auto vision = vl::safetensors_file::open(data("golden/vision.safetensors"));
+    const auto pre = vl::safetensors_file::open(data("golden/preprocess.safetensors"));
+    const vl::error_stats e = vl::compare(got.load("image_embeds", vl::dtype::f32), vision.load("ab.pooler_output", vl::dtype::f32));
+    BOOST_TEST_MESSAGE("encode image_embeds vs HF pooler_output: max rel " << e.max_rel);
+    BOOST_TEST(e.max_rel <= 1e-4);
+    BOOST_TEST(vl::compare(got.load("image_grid_thw", vl::dtype::i64), pre.load("multi_ab.image_grid_thw", vl::dtype::i64)).max_abs == 0.0);
+    const vl::tensor pv = got.load("pixel_values", vl::dtype::f32);
+    BOOST_TEST(pv.shape() == (vl::dims{80 + 24, 1536}));
+    const vl::tensor u8 = pre.load("img_a_128x160_png.pixel_values_u8", vl::dtype::f32);
+    const float* p = pv.data<float>();
+    const float* q = u8.data<float>();
+    bool exact = true;
+    for (vl::index_t i = 0; i < u8.numel(); ++i) exact = exact && p[i] == (q[i] - 127.5f) / 127.5f;
+    BOOST_TEST(exact);
+}
+
+BOOST_AUTO_TEST_CASE(encode_from_pixel_values_file) {
+    temp_file first, second;
+    const std::string model = " --model " + data("tiny-qwen36").string();
+    BOOST_TEST_REQUIRE(run_cli("encode" + model + " --image " + data("images/img_c_125x94.png").string() + " --out " + first.path.string()).status == 0);
+    const run_result r = run_cli("encode" + model + " --pixel-values " + first.path.string() + " --out " + second.path.string());
+    BOOST_TEST_REQUIRE(r.status == 0, r.output);
+    BOOST_TEST(r.output.find("grid 1x8x6, 12 tokens") != std::string::npos, r.output);
+    const auto a = vl::safetensors_file::open(first.path), b = vl::safetensors_file::open(second.path);
+    BOOST_TEST(vl::compare(b.load("image_embeds", vl::dtype::f32), a.load("image_embeds", vl::dtype::f32)).max_abs == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(encode_refuses_bad_sources) {
+    temp_file out;
+    const std::string pre = "encode --model " + data("tiny-qwen36").string() + " --out " + out.path.string();
+    expect_failure(run_cli(pre + " --image http://127.0.0.1/x.png"), {"not fetched"});
+    expect_failure(run_cli(pre + " --image 'data:image/png;base64,@@@'"), {"base64"});
+    expect_failure(run_cli(pre + " --image /nonexistent.png"), {"/nonexistent.png"});
+    BOOST_TEST(run_cli(pre).status == 2);  // neither --image nor --pixel-values
+    BOOST_TEST(run_cli(pre + " --image x --threads 0").status == 2);
+    BOOST_TEST(!fs::exists(out.path));
+}

@@ -2,7 +2,9 @@
 //
 //   vlgraph --help
 //   vlgraph inspect --model DIR [--scan-nonfinite]
+//   vlgraph encode --model DIR (--image PATH_OR_DATA_URI ... | --pixel-values IN) --out OUT [--threads N]
 #include "args.hpp"
+#include "encode.hpp"
 #include "inspect.hpp"
 
 #include <cstdio>
@@ -20,6 +22,12 @@ usage:
       model.safetensors or a sharded model.safetensors.index.json): print the
       config summary, tensor count, bytes per dtype and every problem found.
       --scan-nonfinite also counts NaN/Inf weights. Exit status 1 on problems.
+  vlgraph encode --model DIR (--image PATH_OR_DATA_URI [--image ...] | --pixel-values IN.safetensors)
+                 --out OUT.safetensors [--backend cpu] [--threads N]
+      Run the vision tower: decode and preprocess the images exactly as HF does
+      (PNG, JPEG, GIF, BMP, WebP files or data:image/...;base64 URIs; URLs are
+      refused), then write pixel_values, image_grid_thw and image_embeds.
+      --pixel-values skips preprocessing (tensors pixel_values, image_grid_thw).
   vlgraph --help
 
 Errors are reported as one line naming the file, tensor or field at fault.
@@ -35,6 +43,7 @@ int main(int argc, char** argv) {
     const std::string command = argv[1];
     try {
         if (command == "inspect") return vlcli::inspect(vlcli::args(argc, argv, 2, {"model"}, {"scan-nonfinite"}));
+        if (command == "encode") return vlcli::encode(vlcli::args(argc, argv, 2, {"model", "image", "pixel-values", "out", "backend", "threads"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");
     } catch (const vlcli::usage_error& e) {
         std::fprintf(stderr, "vlgraph %s: %s\n(vlgraph --help for usage)\n", command.c_str(), e.what());
