@@ -1,0 +1,299 @@
+// vlgraph/models/qwen36/chat.hpp — Qwen3.5 / Qwen3.6 prompts: conversation -> text, exactly as HF
+// `processor.apply_chat_template(messages, tokenize=False, ...)` renders it (spec §8.1), then
+// `<|image_pad|>` expansion to the per-image token counts (what Qwen3VLProcessor does before tokenising).
+//
+// Design: the checkpoint's own chat template is *run* by a small strict Jinja2-subset interpreter
+// (chat_template.hpp) instead of re-implementing the Qwen rules in C++. HF renders whatever template ships
+// with the checkpoint, so this is the only way "any checkpoint of this family" (Qwen3.5, Qwen3.6 with
+// `preserve_thinking`, later template fixes) renders byte-identically without per-revision code; a native
+// renderer would have to recognise templates by hash and refuse every revision it was not written for.
+// Fidelity comes from strictness: an unsupported Jinja construct, filter, method or variable is a clear
+// vl::error, never an approximation.
+//
+// What a conversation can express is limited to what vlgraph can run: roles system / user / assistant, text
+// and image content, assistant reasoning. Tools, tool calls, the tool role and video are refused by the JSON
+// parser and cannot be expressed in `message`, so they are never rendered half-way. Messages are checked
+// before rendering (role, system first only, no images in the system turn, valid UTF-8); the template's own
+// checks (e.g. "No user query found in messages.") surface as vl::error too.
+//
+// Template variables passed, as HF does with the same options: `messages`, `add_generation_prompt`,
+// `enable_thinking`, `preserve_thinking`, `add_vision_id`, and `tools` / `documents` = none. Each message is
+// a dict {role, content[, reasoning_content, thinking]}: content is a string when it is a single text part
+// (the OpenAI-style plain form), else a list of {type: "text", text} / {type: "image"} items; reasoning is
+// passed as both `reasoning_content` and `thinking`, as transformers' _alias_reasoning_fields does.
+#pragma once
+
+#include <vlgraph/error.hpp>
+#include <vlgraph/models/qwen36/chat_template.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vl::qwen36 {
+
+enum class part_kind : std::uint8_t { text, image };
+
+struct content_part {
+    part_kind kind = part_kind::text;
+    std::string text;   // text parts: the text
+    std::string image;  // image parts: where the image comes from (path, URL or data URI) when the JSON gave it;
+                        // not seen by the template, which only needs to know an image is there
+
+    static content_part of_text(std::string t) { return {part_kind::text, std::move(t), {}}; }
+    static content_part of_image(std::string source = {}) { return {part_kind::image, {}, std::move(source)}; }
+};
+
+struct message {
+    std::string role;  // "system" (first message only), "user" or "assistant"
+    std::vector<content_part> content;
+    // Assistant reasoning (HF `reasoning_content`). Optional rather than empty-by-default because the template
+    // tells them apart: without it, a `<think>...</think>` prefix inside the content is taken as the reasoning.
+    std::optional<std::string> reasoning;
+};
+
+struct chat_options {
+    bool add_generation_prompt = true;  // end with `<|im_start|>assistant\n` and the thinking prefix
+    bool enable_thinking = true;        // false: the generation prompt closes an empty `<think>` block
+    bool preserve_thinking = false;     // Qwen3.6: keep the reasoning of every assistant turn, not only the last
+    bool add_vision_id = false;         // prefix images with "Picture k: "
+};
+
+inline constexpr std::string_view image_pad_token = "<|image_pad|>";
+inline constexpr std::int64_t max_tokens_per_image = std::int64_t{1} << 24;
+
+class chat_template {
+public:
+    // The template shipped in a checkpoint directory, looked up where transformers looks: chat_template.jinja,
+    // then chat_template.json {"chat_template": "..."} (processor), then tokenizer_config.json "chat_template"
+    // (a string, or a list of {name, template} from which "default" is used).
+    static chat_template load(const std::filesystem::path& checkpoint_dir) {
+        const auto jinja = checkpoint_dir / "chat_template.jinja";
+        if (std::filesystem::exists(jinja)) return from_source(read_file(jinja), jinja.string());
+        for (const char* name : {"chat_template.json", "tokenizer_config.json"}) {
+            const auto path = checkpoint_dir / name;
+            if (!std::filesystem::exists(path)) continue;
+            nlohmann::json j;
+            try {
+                j = nlohmann::json::parse(read_file(path));
+            } catch (const nlohmann::json::exception& e) {
+                throw vl::format_error(path.string() + ": not valid JSON (" + e.what() + ")");
+            }
+            if (!j.is_object() || !j.contains("chat_template")) continue;
+            return from_source(template_from_json(j.at("chat_template"), path.string()), path.string() + " chat_template");
+        }
+        throw vl::io_error(checkpoint_dir.string() + ": no chat template (looked for chat_template.jinja, chat_template.json and "
+                           "\"chat_template\" in tokenizer_config.json)");
+    }
+
+    // `origin` names the template in error messages.
+    static chat_template from_source(std::string source, std::string origin = "chat template") {
+        chat_template t;
+        t.origin_ = std::move(origin);
+        try {
+            t.parsed_ = std::make_shared<const jinja::parsed_template>(source);
+        } catch (const vl::error& e) {
+            throw vl::format_error(t.origin_ + ": " + e.what());
+        }
+        t.source_ = std::move(source);
+        return t;
+    }
+
+    const std::string& source() const { return source_; }
+
+    std::string render(std::span<const message> messages, const chat_options& options = {}) const {
+        validate(messages);
+        jinja::value::list_type msgs;
+        for (const message& m : messages) msgs.push_back(to_value(m));
+        jinja::renderer r({{"messages", jinja::value::list(std::move(msgs))},
+                           {"add_generation_prompt", jinja::value::boolean(options.add_generation_prompt)},
+                           {"enable_thinking", jinja::value::boolean(options.enable_thinking)},
+                           {"preserve_thinking", jinja::value::boolean(options.preserve_thinking)},
+                           {"add_vision_id", jinja::value::boolean(options.add_vision_id)},
+                           {"tools", jinja::value::none()},
+                           {"documents", jinja::value::none()}});
+        try {
+            return std::move(r).render(*parsed_);
+        } catch (const vl::error& e) {
+            throw vl::error(origin_ + ": " + e.what());
+        }
+    }
+
+private:
+    std::string origin_;
+    std::string source_;
+    std::shared_ptr<const jinja::parsed_template> parsed_;
+
+    static std::string read_file(const std::filesystem::path& path) {
+        std::ifstream f(path, std::ios::binary);
+        if (!f) throw vl::io_error(path.string() + ": cannot open");
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        if (f.bad()) throw vl::io_error(path.string() + ": read failed");
+        return std::move(ss).str();
+    }
+
+    static std::string template_from_json(const nlohmann::json& t, const std::string& where) {
+        if (t.is_string()) return t.get<std::string>();
+        if (t.is_array())
+            for (const auto& entry : t)
+                if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") && entry["template"].is_string())
+                    return entry["template"].get<std::string>();
+        throw vl::format_error(where + ": \"chat_template\" must be a string or a list with a {\"name\": \"default\", \"template\": ...} entry");
+    }
+
+    static void validate(std::span<const message> messages) {
+        if (messages.empty()) throw vl::error("chat: no messages");
+        for (std::size_t i = 0; i < messages.size(); ++i) {
+            const message& m = messages[i];
+            const std::string at = "chat: message " + std::to_string(i) + " (" + m.role + ")";
+            if (m.role == "tool") throw vl::error(at + ": the tool role (tool results) is not supported");
+            if (m.role != "system" && m.role != "user" && m.role != "assistant")
+                throw vl::error(at + ": unknown role, expected system, user or assistant");
+            if (m.role == "system" && i != 0) throw vl::error(at + ": a system message must be the first message");
+            if (m.reasoning && m.role != "assistant") throw vl::error(at + ": only assistant messages carry reasoning");
+            if (m.reasoning && !jinja::utf8_valid(*m.reasoning)) throw vl::error(at + ": reasoning is not valid UTF-8");
+            for (const content_part& p : m.content) {
+                if (p.kind == part_kind::image && m.role == "system") throw vl::error(at + ": a system message cannot contain images");
+                if (p.kind == part_kind::text && !jinja::utf8_valid(p.text)) throw vl::error(at + ": text is not valid UTF-8");
+            }
+        }
+    }
+
+    static jinja::value to_value(const message& m) {
+        jinja::value content;
+        if (m.content.size() == 1 && m.content[0].kind == part_kind::text) {
+            content = jinja::value::string(m.content[0].text);
+        } else {
+            jinja::value::list_type items;
+            for (const content_part& p : m.content) {
+                if (p.kind == part_kind::text) items.push_back(jinja::value::dict({{"type", jinja::value::string("text")}, {"text", jinja::value::string(p.text)}}));
+                else items.push_back(jinja::value::dict({{"type", jinja::value::string("image")}}));
+            }
+            content = jinja::value::list(std::move(items));
+        }
+        jinja::value::fields_type fields{{"role", jinja::value::string(m.role)}, {"content", std::move(content)}};
+        if (m.reasoning) {
+            fields.emplace_back("reasoning_content", jinja::value::string(*m.reasoning));
+            fields.emplace_back("thinking", jinja::value::string(*m.reasoning));
+        }
+        return jinja::value::dict(std::move(fields));
+    }
+};
+
+// Replaces the k-th `<|image_pad|>` of a rendered prompt by tokens_per_image[k] copies (k in order), as
+// Qwen3VLProcessor does; tokens per image = t·h·w / merge² of its grid. Throws when the placeholder count
+// differs from the number of images or a count is not in [1, 2^24].
+inline std::string expand_image_pads(std::string_view rendered, std::span<const std::int64_t> tokens_per_image) {
+    std::vector<std::size_t> at;
+    for (std::size_t p = rendered.find(image_pad_token); p != std::string_view::npos; p = rendered.find(image_pad_token, p + image_pad_token.size()))
+        at.push_back(p);
+    if (at.size() != tokens_per_image.size())
+        throw vl::error("expand_image_pads: the prompt has " + std::to_string(at.size()) + " " + std::string(image_pad_token) +
+                        " placeholders but " + std::to_string(tokens_per_image.size()) + " images were given");
+    std::size_t total = rendered.size();
+    for (std::size_t k = 0; k < at.size(); ++k) {
+        const std::int64_t n = tokens_per_image[k];
+        if (n < 1 || n > max_tokens_per_image)
+            throw vl::error("expand_image_pads: image " + std::to_string(k) + " has " + std::to_string(n) + " tokens, expected 1.." +
+                            std::to_string(max_tokens_per_image));
+        total += static_cast<std::size_t>(n - 1) * image_pad_token.size();
+    }
+    std::string out;
+    out.reserve(total);
+    std::size_t from = 0;
+    for (std::size_t k = 0; k < at.size(); ++k) {
+        out.append(rendered, from, at[k] - from);
+        for (std::int64_t i = 0; i < tokens_per_image[k]; ++i) out += image_pad_token;
+        from = at[k] + image_pad_token.size();
+    }
+    out.append(rendered, from);
+    return out;
+}
+
+// Messages from OpenAI-style JSON: an array of {"role", "content"[, "reasoning_content" | "thinking" |
+// "reasoning"]} (or an object {"messages": [...]}). content is a string, null, or a list of
+// {"type": "text", "text"} and {"type": "image" | "image_url", with the source in "image", "url", "path" or
+// "image_url": {"url"} | "..."}. Anything else (tool calls, the tool role, video, unknown fields) is refused
+// with a vl::error naming it.
+inline std::vector<message> parse_messages(const nlohmann::json& j) {
+    const nlohmann::json& arr = j.is_object() && j.contains("messages") ? j.at("messages") : j;
+    if (!arr.is_array()) throw vl::error("chat messages: expected a JSON array of messages");
+    std::vector<message> out;
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+        const nlohmann::json& m = arr[i];
+        const std::string at = "chat messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) throw vl::error(at + ": a message must be a JSON object");
+        message msg;
+        bool has_role = false;
+        for (const auto& [key, v] : m.items()) {
+            if (key == "role") {
+                if (!v.is_string()) throw vl::error(at + ".role: must be a string");
+                msg.role = v.get<std::string>();
+                has_role = true;
+            } else if (key == "content") {
+                if (v.is_string()) {
+                    msg.content.push_back(content_part::of_text(v.get<std::string>()));
+                } else if (v.is_array()) {
+                    for (std::size_t k = 0; k < v.size(); ++k) {
+                        const nlohmann::json& item = v[k];
+                        const std::string iat = at + ".content[" + std::to_string(k) + "]";
+                        if (!item.is_object() || !item.contains("type") || !item["type"].is_string())
+                            throw vl::error(iat + ": a content item must be an object with a string \"type\"");
+                        const std::string type = item["type"].get<std::string>();
+                        if (type == "text") {
+                            if (!item.contains("text") || !item["text"].is_string()) throw vl::error(iat + ": a text item needs a string \"text\"");
+                            msg.content.push_back(content_part::of_text(item["text"].get<std::string>()));
+                        } else if (type == "image" || type == "image_url") {
+                            std::string source;
+                            for (const char* k2 : {"image", "url", "path", "image_url"}) {
+                                if (!item.contains(k2)) continue;
+                                const nlohmann::json& s = item[k2];
+                                if (s.is_string()) source = s.get<std::string>();
+                                else if (s.is_object() && s.contains("url") && s["url"].is_string()) source = s["url"].get<std::string>();
+                                else throw vl::error(iat + "." + k2 + ": must be a string or {\"url\": string}");
+                                break;
+                            }
+                            msg.content.push_back(content_part::of_image(std::move(source)));
+                        } else if (type == "video" || type == "video_url") {
+                            throw vl::error(iat + ": video input is not supported");
+                        } else {
+                            throw vl::error(iat + ": unsupported content type \"" + type + "\" (expected text or image)");
+                        }
+                    }
+                } else if (!v.is_null()) {
+                    throw vl::error(at + ".content: must be a string, a list of content items or null");
+                }
+            } else if (key == "reasoning_content" || key == "thinking" || key == "reasoning") {
+                if (!v.is_null() && !v.is_string()) throw vl::error(at + "." + key + ": must be a string or null");
+            } else if (key == "tool_calls") {
+                if (!v.is_null() && !(v.is_array() && v.empty())) throw vl::error(at + ": tool calls are not supported");
+            } else {
+                throw vl::error(at + ": unsupported message field \"" + key + "\"");
+            }
+        }
+        if (!has_role) throw vl::error(at + ": missing \"role\"");
+        // HF (_alias_reasoning_fields) takes the first non-null of these names, in this order.
+        for (const char* key : {"reasoning_content", "thinking", "reasoning"})
+            if (m.contains(key) && m[key].is_string()) {
+                msg.reasoning = m[key].get<std::string>();
+                break;
+            }
+        if (msg.role == "tool") throw vl::error(at + ": the tool role (tool results) is not supported");
+        out.push_back(std::move(msg));
+    }
+    return out;
+}
+
+}  // namespace vl::qwen36
