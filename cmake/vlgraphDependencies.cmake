@@ -12,16 +12,24 @@ if(NOT TARGET vlgraph_stb)
   set_target_properties(vlgraph_stb PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${VLGRAPH_STB_INCLUDE_DIR}")
 endif()
 
-# libwebp (WebP decoding in vlgraph/image/decode.hpp): Debian's libwebp-dev ships pkg-config files but
-# no CMake package, so find the header and library directly (this also works from the installed config).
-if(NOT TARGET vlgraph_webp)
-  find_path(VLGRAPH_WEBP_INCLUDE_DIR webp/decode.h REQUIRED)
-  find_library(VLGRAPH_WEBP_LIBRARY webp REQUIRED)
-  add_library(vlgraph_webp INTERFACE IMPORTED)
-  set_target_properties(vlgraph_webp PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${VLGRAPH_WEBP_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${VLGRAPH_WEBP_LIBRARY}")
-endif()
+# Libraries Debian ships without CMake packages: find the header and the library and
+# wrap them in an imported target (this also runs from the installed config).
+#   libwebp: WebP decoding (vlgraph/image/decode.hpp)
+#   PCRE2 (8-bit), utf8proc: the tokenizer's split regex and NFC (vlgraph/text/)
+function(vlgraph_find_system_library target header library)
+  if(NOT TARGET ${target})
+    string(TOUPPER ${target} _var)
+    find_path(${_var}_INCLUDE_DIR ${header} REQUIRED)
+    find_library(${_var}_LIBRARY ${library} REQUIRED)
+    add_library(${target} INTERFACE IMPORTED)
+    set_target_properties(${target} PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${${_var}_INCLUDE_DIR}"
+      INTERFACE_LINK_LIBRARIES "${${_var}_LIBRARY}")
+  endif()
+endfunction()
+vlgraph_find_system_library(vlgraph_webp webp/decode.h webp)
+vlgraph_find_system_library(vlgraph_pcre2 pcre2.h pcre2-8)
+vlgraph_find_system_library(vlgraph_utf8proc utf8proc.h utf8proc)
 
 # The CUDA toolkit is optional: vlgraph::cuda only links it when it is found.
 set(VLGRAPH_HAVE_CUDA_TOOLKIT OFF)
