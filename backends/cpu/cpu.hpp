@@ -8,6 +8,7 @@
 #include <vlgraph/backends/cpu/attention.hpp>
 #include <vlgraph/backends/cpu/copy.hpp>
 #include <vlgraph/backends/cpu/elementwise.hpp>
+#include <vlgraph/backends/cpu/gated_delta_rule.hpp>
 #include <vlgraph/backends/cpu/gather.hpp>
 #include <vlgraph/backends/cpu/layer_norm.hpp>
 #include <vlgraph/backends/cpu/linear.hpp>

@@ -11,6 +11,7 @@
 #include <vlgraph/ops/attention.hpp>
 #include <vlgraph/ops/binary.hpp>
 #include <vlgraph/ops/concat.hpp>
+#include <vlgraph/ops/gated_delta_rule.hpp>
 #include <vlgraph/ops/gather.hpp>
 #include <vlgraph/ops/layer_norm.hpp>
 #include <vlgraph/ops/linear.hpp>
