@@ -7,6 +7,7 @@
 
 #include <vlgraph/backends/cuda/executor.cuh>
 #include <vlgraph/backends/cuda/memory.cuh>
+#include <vlgraph/backends/cuda/attention.cuh>
 #include <vlgraph/backends/cuda/copy.cuh>
 #include <vlgraph/backends/cuda/elementwise.cuh>
 #include <vlgraph/backends/cuda/gather.cuh>
