@@ -1,50 +1,168 @@
 // backends/cpu/gemm.hpp — the one GEMM of the CPU backend, used by linear and
 // matmul:  C[M, N] = A[M, K] · op(B) (+ bias[N]),  op(B) = B[N, K]ᵀ or B[K, N].
 //
-// The output is cut into fixed tiles (tile_m × tile_n), each computed by
-// single-threaded Eigen with the full K. Tiles depend only on the shape, never
-// on the thread count, so every element's summation order is fixed: results are
-// bit-identical for any number of threads. (Eigen's own parallel GEMM picks its
-// blocking from the thread count, which is why it is not used.)
+// A packed GEMM in the BLIS / GotoBLAS structure (micro-kernels in gemm_kernel.hpp):
+//
+//   pack A once:     A → Ap, per row tile: per k block: gemm_mr-row micro-panels [kc][mr]
+//   parallel_for over output tiles (gemm_tile_m × gemm_tile_n), each task:
+//     for k0 in 0, gemm_kc, 2·gemm_kc, … < K              (k blocks, in order)
+//       for jr over the tile's columns, step gemm_nr
+//         pack B[k0 : k0+kc, jr : jr+nr] → Bp [kc][gemm_nr]   (thread-local, L1-sized)
+//         for ir over the tile's rows, step gemm_mr
+//           micro-kernel: Ctile(mr × nr) = (k0 == 0 ? bias or 0 : Ctile) ⊕ Ap·Bp
+//
+// Tiles of at most gemm_small_m rows (decode, small batches), where streaming B
+// is the cost: with B[N, K] the jr and k0 loops swap (each B row is read from
+// k = 0 to K), with B[K, N] the kernel reads B in place (no Bp), and a single
+// row uses kernel_row_wide (64 columns: enough chains to hide the fma latency).
+//
+// The micro-kernel keeps an mr × nr block of C in registers and, for every k of the
+// block in increasing order, fuses acc = fma(a[i][k], b[k][j], acc) — so each
+// element of C is one fused-multiply-add chain
+//
+//     c = fma(a[K-1] b[K-1], … fma(a[1] b[1], fma(a[0] b[0], bias or 0)) …)
+//
+// (the chain is continued across k blocks by loading C back into the registers).
+// That order depends on nothing but K: not on the tile, the micro-tile, the k
+// block, which thread ran the task, nor on the B layout. Tasks are whole output
+// tiles whose boundaries depend only on M and N (never on the thread count), and
+// no k range is ever split across tasks, so results are bit-identical for any
+// number of threads — and identical between the two B layouts.
+//
+// One exception to the chain: M = 1 with B[N, K] (decode against checkpoint
+// weights) reads B as it lies, with dot products along k in 8 lanes (order in
+// gemv_dot8) — the fma chain would need B transposed, twice the memory traffic.
+// (Builds without FMA hardware use a·b + c instead of fma: still deterministic,
+// different last bits; gemm_fused tells which.)
 #pragma once
 
-#ifndef EIGEN_DONT_PARALLELIZE
-#define EIGEN_DONT_PARALLELIZE
-#endif
-#include <Eigen/Core>
-
+#include <vlgraph/backends/cpu/gemm_kernel.hpp>
 #include <vlgraph/backends/cpu/thread_pool.hpp>
+
+#include <algorithm>
+#include <vector>
 
 namespace vl::cpu {
 
+// Output tile one task computes (fixed, so the task split never depends on the
+// thread count). 128 rows of A packed (≈ 128 KiB per k block) stay in L2.
 inline constexpr index_t gemm_tile_m = 128;
 inline constexpr index_t gemm_tile_n = 256;
+// Packed A is built for at most this many floats at a time (M is processed in
+// chunks of whole row tiles beyond it), bounding the per-thread buffer.
+inline constexpr index_t gemm_a_pack_floats = index_t{4} << 20;
+// Tiles with at most this many rows take the small-M loop order (see above).
+inline constexpr index_t gemm_small_m = 2 * gemm_mr;
+
+namespace gemm_detail {
+
+// micro-panels of gemm_mr rows in one row tile
+inline constexpr index_t tile_panels = (gemm_tile_m + gemm_mr - 1) / gemm_mr;
+
+// Ap for rows [i0, i0 + rows) of A (rows ≤ gemm_tile_m), all k blocks:
+// block k0 holds tile_panels panels of kc × gemm_mr, panel p at p · kc · gemm_mr.
+inline void pack_a_tile(const float* a, index_t k, index_t rows, float* ap) {
+    for (index_t k0 = 0; k0 < k; k0 += gemm_kc) {
+        const index_t kc = std::min(gemm_kc, k - k0);
+        float* block = ap + k0 * tile_panels * gemm_mr;
+        for (index_t p = 0; p * gemm_mr < rows; ++p)
+            pack_a_panel(a + (p * gemm_mr) * k + k0, k, std::min(gemm_mr, rows - p * gemm_mr), kc, block + p * kc * gemm_mr);
+    }
+}
+
+}  // namespace gemm_detail
 
 // b_transposed: B is [N, K] (checkpoint weight layout); otherwise B is [K, N].
 inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float* a, const float* b, bool b_transposed, const float* bias, float* c) {
-    using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using cmap = Eigen::Map<const matrix>;
+    using namespace gemm_detail;
     if (m == 0 || n == 0) return;
     if (k == 0) {
         for (index_t i = 0; i < m; ++i)
             for (index_t j = 0; j < n; ++j) c[i * n + j] = bias ? bias[j] : 0.0f;
         return;
     }
-    const index_t tm = (m + gemm_tile_m - 1) / gemm_tile_m, tn = (n + gemm_tile_n - 1) / gemm_tile_n;
-    pool.parallel_for(tm * tn, [&](index_t t) {
-        const index_t i0 = (t / tn) * gemm_tile_m, j0 = (t % tn) * gemm_tile_n;
-        const index_t mi = std::min(gemm_tile_m, m - i0), nj = std::min(gemm_tile_n, n - j0);
-        cmap A(a + i0 * k, mi, k);
-        Eigen::Map<matrix, 0, Eigen::OuterStride<>> C(c + i0 * n + j0, mi, nj, Eigen::OuterStride<>(n));
-        if (b_transposed) {
-            cmap B(b + j0 * k, nj, k);
-            C.noalias() = A * B.transpose();
-        } else {
-            Eigen::Map<const matrix, 0, Eigen::OuterStride<>> B(b + j0, k, nj, Eigen::OuterStride<>(n));
-            C.noalias() = A * B;
-        }
-        if (bias) C.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias + j0, nj);
-    });
+    const index_t tiles_m = (m + gemm_tile_m - 1) / gemm_tile_m, tiles_n = (n + gemm_tile_n - 1) / gemm_tile_n;
+    if (m == 1 && b_transposed) {
+        // M = 1 times B[N, K] (decode): dot products, 8 columns at a time, one task per column tile
+        pool.parallel_for(tiles_n, [&](index_t t) {
+            const index_t j0 = t * gemm_tile_n, cols = std::min(gemm_tile_n, n - j0);
+            for (index_t jr = 0; jr < cols; jr += 8) {
+                const index_t j = j0 + jr, nr = std::min<index_t>(8, cols - jr);
+                const float* r[8];
+                float bias8[8], out[8];
+                for (index_t q = 0; q < 8; ++q) {  // a ragged end repeats its last column
+                    r[q] = b + (j + std::min(q, nr - 1)) * k;
+                    bias8[q] = bias ? bias[j + std::min(q, nr - 1)] : 0.0f;
+                }
+                gemv_dot8(k, a, r, bias ? bias8 : nullptr, out);
+                std::copy_n(out, nr, c + j);
+            }
+        });
+        return;
+    }
+    const index_t tile_floats = tile_panels * gemm_mr * k;  // packed A of one row tile
+    const index_t chunk_tiles = std::max<index_t>(1, gemm_a_pack_floats / tile_floats);
+    thread_local std::vector<float> a_packed;  // grow-only, owned by the calling thread, read by all
+    const auto a_floats = static_cast<std::size_t>(std::min(chunk_tiles, tiles_m) * tile_floats);
+    if (a_packed.size() < a_floats) a_packed.resize(a_floats);
+
+    for (index_t t0 = 0; t0 < tiles_m; t0 += chunk_tiles) {
+        const index_t tm = std::min(chunk_tiles, tiles_m - t0);
+        float* ap = a_packed.data();
+        // 1. pack A, one task per row tile
+        pool.parallel_for(tm, [&](index_t t) {
+            const index_t i0 = (t0 + t) * gemm_tile_m;
+            pack_a_tile(a + i0 * k, k, std::min(gemm_tile_m, m - i0), ap + t * tile_floats);
+        });
+        // 2. one task per output tile; consecutive tasks share columns (B rows), so
+        //    threads running at the same time read the same part of B.
+        pool.parallel_for(tm * tiles_n, [&](index_t task) {
+            const index_t tr = task % tm, tc = task / tm;
+            const index_t i0 = (t0 + tr) * gemm_tile_m, j0 = tc * gemm_tile_n;
+            const index_t rows = std::min(gemm_tile_m, m - i0), cols = std::min(gemm_tile_n, n - j0);
+            const float* a_tile = ap + tr * tile_floats;
+            float* bp = b_panel_buffer();
+            const auto start = [&](index_t k0, float* ct, index_t j) { return k0 > 0 ? tile_init{ct, n} : tile_init{bias ? bias + j : nullptr, 0}; };
+            const bool few_rows = rows <= gemm_small_m;
+            // one Bp panel (k block k0, columns jr…) times every Ap panel of the tile
+            const auto panel = [&](index_t k0, index_t jr) {
+                const index_t kc = std::min(gemm_kc, k - k0), nr = std::min(gemm_nr, cols - jr), j = j0 + jr;
+                const float* bk = bp;
+                index_t ldb = gemm_nr;
+                if (b_transposed)
+                    pack_b_nk(b + j * k + k0, k, nr, kc, bp);
+                else if (few_rows && nr == gemm_nr)
+                    bk = b + k0 * n + j, ldb = n;  // few rows: read B[K, N] in place
+                else
+                    pack_b_kn(b + k0 * n + j, n, nr, kc, bp);
+                const float* a_block = a_tile + k0 * tile_panels * gemm_mr;
+                for (index_t ir = 0; ir < rows; ir += gemm_mr) {
+                    float* ct = c + (i0 + ir) * n + j;
+                    micro_tile(kc, a_block + (ir / gemm_mr) * kc * gemm_mr, bk, ldb, ct, n, std::min(gemm_mr, rows - ir), nr, start(k0, ct, j));
+                }
+            };
+            index_t done = 0;  // columns [0, done) of the tile are finished
+            if (rows == 1 && !b_transposed) {
+                // a single row times B[K, N]: gemm_wide_cols columns at a time, read in place
+                const index_t wide = cols / gemm_wide_cols * gemm_wide_cols;
+                for (index_t k0 = 0; k0 < k; k0 += gemm_kc)
+                    for (index_t jr = 0; jr < wide; jr += gemm_wide_cols) {
+                        const index_t kc = std::min(gemm_kc, k - k0), j = j0 + jr;
+                        kernel_row_wide(kc, a + i0 * k + k0, b + k0 * n + j, n, gemm_nr, c + i0 * n + j, start(k0, c + i0 * n + j, j));
+                    }
+                done = wide;
+            }
+            if (few_rows && b_transposed) {
+                // few rows: B is the traffic; walk each B row from k = 0 to K
+                for (index_t jr = done; jr < cols; jr += gemm_nr)
+                    for (index_t k0 = 0; k0 < k; k0 += gemm_kc) panel(k0, jr);
+            } else {
+                // the Ap block of k0 stays in L2 while the tile's Bp panels pass through L1
+                for (index_t k0 = 0; k0 < k; k0 += gemm_kc)
+                    for (index_t jr = done; jr < cols; jr += gemm_nr) panel(k0, jr);
+            }
+        });
+    }
 }
 
 }  // namespace vl::cpu
