@@ -1,7 +1,7 @@
 // examples/vlgraph/encode.hpp — `vlgraph encode`: images -> Qwen3.6 image embeddings.
 //
 //   vlgraph encode --model DIR (--image PATH_OR_DATA_URI ... | --pixel-values IN.safetensors)
-//                  --out OUT.safetensors [--backend cpu] [--threads N]
+//                  --out OUT.safetensors [--backend cpu|cuda] [--threads N]
 //
 // Writes pixel_values (f32 [N, C·T·p·p]), image_grid_thw (i64 [n_images, 3]) and
 // image_embeds (f32 [N/4, out_hidden]); prints per image its sizes, grid and token
@@ -16,6 +16,10 @@
 #include <vlgraph/models/qwen36/preprocess.hpp>
 #include <vlgraph/models/qwen36/vision.hpp>
 #include <vlgraph/models/qwen36/vision_weights.hpp>
+
+#if VLGRAPH_CLI_CUDA
+#include "vision_cuda.hpp"
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -37,7 +41,8 @@ inline int encode(const args& a) {
     const std::filesystem::path dir = a.required("model");
     const std::string out_path = a.required("out");
     const std::string backend = a.has("backend") ? a.one("backend") : "cpu";
-    if (backend != "cpu") throw usage_error("--backend " + backend + ": this vlgraph program runs the cpu backend only");
+    if (backend != "cpu" && backend != "cuda") throw usage_error("--backend must be cpu or cuda, got '" + backend + "'");
+    if (backend == "cuda" && !VLGRAPH_CLI_CUDA) throw usage_error("--backend cuda: this vlgraph program was built without the CUDA backend");
     if (a.has("image") == a.has("pixel-values")) throw usage_error("give either --image (one or more) or --pixel-values");
     int threads = 0;
     if (a.has("threads")) {
@@ -80,15 +85,25 @@ inline int encode(const args& a) {
     const q::vision_weights w = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);
     const double t_load = detail::seconds_since(t0);
 
-    vl::cpu::executor cpu{threads};
     t0 = clock::now();
-    const q::vision_output out = q::vision_forward(w, pixel_values, grids, cpu);
+    q::vision_output out;
+    std::string where;
+#if VLGRAPH_CLI_CUDA
+    if (backend == "cuda") {
+        out = vision_on_cuda(w, pixel_values, grids);
+        where = "cuda, bf16";
+    }
+#endif
+    if (backend == "cpu") {
+        vl::cpu::executor cpu{threads};
+        out = q::vision_forward(w, pixel_values, grids, cpu);
+        where = "cpu, " + std::to_string(cpu.threads()) + " threads";
+    }
     const double t_vision = detail::seconds_since(t0);
 
     vl::save_safetensors(out_path, {{"pixel_values", pixel_values}, {"image_grid_thw", grid_thw}, {"image_embeds", out.image_embeds}});
     std::printf("image_embeds %s -> %s\n", vl::to_string(out.image_embeds.shape()).c_str(), out_path.c_str());
-    std::fprintf(stderr, "timings: preprocess %.3f s, load vision weights %.3f s, vision tower %.3f s (cpu, %d threads)\n", t_pre, t_load, t_vision,
-                 cpu.threads());
+    std::fprintf(stderr, "timings: preprocess %.3f s, load vision weights %.3f s, vision tower %.3f s (%s)\n", t_pre, t_load, t_vision, where.c_str());
     return 0;
 }
 

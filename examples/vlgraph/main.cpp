@@ -23,11 +23,12 @@ usage:
       config summary, tensor count, bytes per dtype and every problem found.
       --scan-nonfinite also counts NaN/Inf weights. Exit status 1 on problems.
   vlgraph encode --model DIR (--image PATH_OR_DATA_URI [--image ...] | --pixel-values IN.safetensors)
-                 --out OUT.safetensors [--backend cpu] [--threads N]
+                 --out OUT.safetensors [--backend cpu|cuda] [--threads N]
       Run the vision tower: decode and preprocess the images exactly as HF does
       (PNG, JPEG, GIF, BMP, WebP files or data:image/...;base64 URIs; URLs are
       refused), then write pixel_values, image_grid_thw and image_embeds.
       --pixel-values skips preprocessing (tensors pixel_values, image_grid_thw).
+      --backend cuda: bf16 weights on the GPU (programs built with nvcc only).
   vlgraph --help
 
 Errors are reported as one line naming the file, tensor or field at fault.

@@ -41,6 +41,27 @@ struct vision_weights {
     tensor merger_fc1_weight, merger_fc1_bias;    // [4D, 4D], [4D]
     tensor merger_fc2_weight, merger_fc2_bias;    // [out_hidden, 4D], [out_hidden]
 
+    // The same weights with f applied to every tensor, e.g. uploading them to a device:
+    //   w.map([](const tensor& t) { return vl::cuda::to_device(t, dtype::bf16); })
+    template <class F>
+    vision_weights map(F&& f) const {
+        vision_weights w;
+        w.config = config;
+        w.patch_weight = f(patch_weight);
+        w.patch_bias = f(patch_bias);
+        w.pos_embed = f(pos_embed);
+        for (const vision_block_weights& b : blocks)
+            w.blocks.push_back({f(b.norm1_weight), f(b.norm1_bias), f(b.qkv_weight), f(b.qkv_bias), f(b.proj_weight), f(b.proj_bias), f(b.norm2_weight),
+                                f(b.norm2_bias), f(b.fc1_weight), f(b.fc1_bias), f(b.fc2_weight), f(b.fc2_bias)});
+        w.merger_norm_weight = f(merger_norm_weight);
+        w.merger_norm_bias = f(merger_norm_bias);
+        w.merger_fc1_weight = f(merger_fc1_weight);
+        w.merger_fc1_bias = f(merger_fc1_bias);
+        w.merger_fc2_weight = f(merger_fc2_weight);
+        w.merger_fc2_bias = f(merger_fc2_bias);
+        return w;
+    }
+
     // The vision tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
     // converted to `as`. A mismatch is a vl::format_error listing every problem.
     static vision_weights load(const checkpoint& ck, const vision_config& config, dtype as) {

@@ -86,22 +86,7 @@ const q36::vision_weights& weights_f32() {
 
 // Every weight uploaded once as `t` (device tensors of the executor's dtype are used in place).
 q36::vision_weights on_device(const q36::vision_weights& host, vl::dtype t) {
-    const auto up = [t](const tensor& x) { return vl::cuda::to_device(x, t); };
-    q36::vision_weights w;
-    w.config = host.config;
-    w.patch_weight = up(host.patch_weight);
-    w.patch_bias = up(host.patch_bias);
-    w.pos_embed = up(host.pos_embed);
-    for (const q36::vision_block_weights& b : host.blocks)
-        w.blocks.push_back({up(b.norm1_weight), up(b.norm1_bias), up(b.qkv_weight), up(b.qkv_bias), up(b.proj_weight), up(b.proj_bias), up(b.norm2_weight),
-                            up(b.norm2_bias), up(b.fc1_weight), up(b.fc1_bias), up(b.fc2_weight), up(b.fc2_bias)});
-    w.merger_norm_weight = up(host.merger_norm_weight);
-    w.merger_norm_bias = up(host.merger_norm_bias);
-    w.merger_fc1_weight = up(host.merger_fc1_weight);
-    w.merger_fc1_bias = up(host.merger_fc1_bias);
-    w.merger_fc2_weight = up(host.merger_fc2_weight);
-    w.merger_fc2_bias = up(host.merger_fc2_bias);
-    return w;
+    return host.map([t](const tensor& x) { return vl::cuda::to_device(x, t); });
 }
 
 // Reports and returns the max relative error of device tensor `got` against `ref`.
