@@ -1,0 +1,318 @@
+// vlgraph/models/qwen36/language.hpp — the Qwen3.5/3.6 language model (HF Qwen3_5TextModel + lm_head),
+// spec §5, §6, §7.
+//
+//     auto w = vl::qwen36::language_weights::load(model_dir, vl::dtype::f32);
+//     vl::cpu::executor cpu{8};
+//     auto r = vl::qwen36::get_rope_index(ids, image_grids, {}, w.config);            // rope_index.hpp
+//     auto embeds = vl::qwen36::embed_prompt(w, input_ids, image_embeds, cpu);        // [L, D]
+//     auto cache = vl::qwen36::model_cache::empty(w.config.text);
+//     auto out = vl::qwen36::language_forward(w, embeds, r.position_ids, cache, cpu);  // out.logits: [1, V]
+//
+// Notation: D = hidden_size, V = vocab_size, I = intermediate_size; full attention: H query heads, Hkv
+// key/value heads, hd = head_dim, rd = rotary_dim; Gated DeltaNet: Hk q/k heads of Dk, Hv v-heads of Dv,
+// C = conv_dim = 2·Hk·Dk + Hv·Dv, K = conv_kernel_size.
+//
+//   h = embed_tokens[ids], image rows replaced by the vision tower's output           §5.1
+//   for each layer:                                                                   §5.3
+//       h = h + mixer(RMSNorm₁₊w(h))      mixer = Gated DeltaNet (§5.5) or gated attention (§5.4)
+//       h = h + down(silu(gate(n)) ⊙ up(n)),  n = RMSNorm₁₊w(h)
+//   logits = lm_head(RMSNorm₁₊w(h))
+//
+// language_forward runs the L new positions that follow the cache.length positions already in `cache`
+// (a whole prompt, or one piece of it: a prompt split into several calls gives the same result as one
+// call, to rounding), and leaves the cache holding every position so far: the GDN layers' conv window
+// and recurrent state, the attention layers' keys and values. Each layer is a few vl::evals (the cache
+// updates are evaluated on their own, the residual stream is materialised after every layer); every
+// intermediate is named as the HF module whose output it is (`layers.3.self_attn.q_norm.out`, ...) so
+// that a trace compares node by node with HF forward-hook dumps.
+#pragma once
+
+#include <vlgraph/models/qwen36/config.hpp>
+#include <vlgraph/models/qwen36/language_weights.hpp>
+#include <vlgraph/models/qwen36/rope_index.hpp>
+#include <vlgraph/models/qwen36/vision.hpp>
+#include <vlgraph/vlgraph.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace vl::qwen36 {
+
+// ---------------------------------------------------------------------------------------------------
+// Caches (spec §7)
+// ---------------------------------------------------------------------------------------------------
+
+// The state one decoder layer keeps between calls. A GDN layer uses conv_state and recurrent_state, an
+// attention layer keys and values.
+struct layer_cache {
+    tensor conv_state;       // [K−1, C]: the last K−1 inputs of the causal conv (zeros before the first token)
+    tensor recurrent_state;  // f32 [Hv, Dk, Dv]: the delta-rule state S (zeros before the first token); updated in place
+    tensor keys, values;     // [T, Hkv, hd]: post-norm, post-RoPE keys and the values of the T positions so far (undefined while T = 0)
+};
+
+struct model_cache {
+    std::vector<layer_cache> layers;
+    index_t length = 0;  // positions processed so far
+
+    // The state of a new sequence: zero conv windows and recurrent states, no keys. Host tensors in f32 (the
+    // recurrent state always f32, spec §10.11).
+    static model_cache empty(const text_config& c) {
+        model_cache cache;
+        for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+            layer_cache l;
+            if (!c.is_full_attention(i)) {
+                l.conv_state = tensor::empty({conv_kernel_size - 1, c.linear_conv_dim()}, dtype::f32);
+                l.recurrent_state = tensor::empty({c.linear_num_value_heads, c.linear_key_head_dim, c.linear_value_head_dim}, dtype::f32);
+            }
+            cache.layers.push_back(std::move(l));
+        }
+        return cache;
+    }
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Host helpers
+// ---------------------------------------------------------------------------------------------------
+
+// MRoPE tables (spec §6.1), f32 [L, rd] each, from position_ids [3, L] (rows T, H, W). With rd/2
+// frequencies inv_freq[j] = θ^(−2j/rd), frequency j takes its position from axis
+//     H  if j % 3 == 1 and j < 3·mrope_section[1],   W  if j % 3 == 2 and j < 3·mrope_section[2],   T otherwise
+// (interleaved, not contiguous sections), and cos = [cos φ, cos φ], sin = [sin φ, sin φ] with φ[j] =
+// position · inv_freq[j] — rotate_half pairs dims (j, j + rd/2). f32 throughout, as HF computes them (HF
+// then casts to the model dtype: f32 here).
+inline rotary_tables text_rotary(const tensor& position_ids, const text_config& c) {
+    if (position_ids.rank() != 2 || position_ids.extent(0) != 3)
+        throw shape_error("text_rotary: position_ids must be [3, L] (T, H, W rows), got " + to_string(position_ids.shape()));
+    const index_t n = position_ids.extent(1), rd = c.rotary_dim(), half = rd / 2;
+    const tensor pos = position_ids.to(dtype::i64);
+    const std::int64_t* p = pos.data<std::int64_t>();
+    std::vector<float> cos(static_cast<std::size_t>(n * rd)), sin(cos.size());
+    for (index_t j = 0; j < half; ++j) {
+        // HF: 1 / base ** (arange(0, rd, 2, f32) / rd), in f32
+        const float inv_freq = 1.0f / std::pow(static_cast<float>(c.rope.theta), static_cast<float>(2 * j) / static_cast<float>(rd));
+        const bool h = j % 3 == 1 && j < 3 * c.rope.mrope_section[1], w = j % 3 == 2 && j < 3 * c.rope.mrope_section[2];
+        const index_t axis = h ? 1 : w ? 2 : 0;
+        for (index_t t = 0; t < n; ++t) {
+            const float angle = static_cast<float>(p[axis * n + t]) * inv_freq;
+            for (const index_t at : {t * rd + j, t * rd + j + half}) {
+                cos[static_cast<std::size_t>(at)] = std::cos(angle);
+                sin[static_cast<std::size_t>(at)] = std::sin(angle);
+            }
+        }
+    }
+    return {tensor::from(cos, {n, rd}), tensor::from(sin, {n, rd})};
+}
+
+// The runs [begin, end) of image tokens in a prompt, in order; the i-th image token takes the i-th row
+// of the image embeddings (HF masked_scatter). Throws unless there are exactly `image_rows` of them.
+struct token_run {
+    index_t begin, end;
+};
+inline std::vector<token_run> image_token_runs(std::span<const std::int64_t> input_ids, std::int64_t image_token_id, index_t image_rows) {
+    std::vector<token_run> runs;
+    index_t tokens = 0;
+    for (index_t i = 0; i < static_cast<index_t>(input_ids.size()); ++i) {
+        if (input_ids[static_cast<std::size_t>(i)] != image_token_id) continue;
+        if (!runs.empty() && runs.back().end == i) ++runs.back().end;
+        else runs.push_back({i, i + 1});
+        ++tokens;
+    }
+    if (tokens != image_rows)
+        throw shape_error("embed_prompt: the prompt has " + std::to_string(tokens) + " image tokens (id " + std::to_string(image_token_id) +
+                          ") but the image embeddings have " + std::to_string(image_rows) + " rows");
+    return runs;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Graph pieces
+// ---------------------------------------------------------------------------------------------------
+
+// Partial rotary (spec §5.4.3): the first rd dims of each head rotate, the rest pass through.
+//     x: [L, heads, hd],  cos, sin: [L, 1, rd]
+template <floating_expression X, floating_expression C>
+auto partial_rotary(X x_, C cos, C sin) {
+    const index_t rd = cos.shape()[2], hd = x_.shape()[2];
+    auto x = vl::share(std::move(x_));                                                              // [L, heads, hd]
+    return vl::concat(-1, rotary_2d(vl::slice(x, -1, 0, rd), cos, sin), vl::slice(x, -1, rd, hd));  // [L, heads, hd]
+}
+
+// Causal depthwise conv (spec §5.5.2) of the L new inputs, given xpad = [K−1 earlier inputs ‖ L new inputs]:
+//     c_t = Σ_j w[j] ⊙ xpad[t + j]      (tap K−1 on the current token; no bias)
+// K shifted views times the tap rows, summed in one fused kernel.   xpad: [K−1+L, C], w: [K, C]
+template <floating_expression X, floating_expression W>
+auto causal_conv(const X& xpad, const W& w, index_t n) {
+    const auto tap = [&](index_t j) { return vl::slice(xpad, 0, j, j + n) * vl::slice(w, 0, j, j + 1); };  // [L, C]
+    return [&]<std::size_t... J>(std::index_sequence<J...>) {
+        return (... + tap(static_cast<index_t>(J)));  // [L, C]
+    }(std::make_index_sequence<conv_kernel_size>{});
+}
+
+// x + MLP(RMSNorm_post(x)), the second half of every decoder layer (spec §5.3). x: [L, D]
+template <floating_expression X>
+auto mlp_residual(const decoder_layer_weights& w, const text_config& c, X x_, const std::string& prefix) {
+    auto x = vl::share(std::move(x_));                                                              // [L, D]
+    auto n = vl::share(vl::name(prefix + "post_attention_layernorm.out",
+                                vl::rms_norm(x, vl::input<1>(w.post_attention_layernorm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)));  // [L, D]
+    auto act = vl::silu(vl::linear(n, vl::input<2>(w.gate_proj))) * vl::linear(n, vl::input<2>(w.up_proj));  // [L, I]
+    return x + vl::name(prefix + "mlp.out", vl::linear(act, vl::input<2>(w.down_proj)));            // [L, D]
+}
+
+template <class Executor>
+tensor input_norm(const decoder_layer_weights& w, const text_config& c, const tensor& hidden, const std::string& prefix, Executor& exec) {
+    return vl::eval(vl::name(prefix + "input_layernorm.out",
+                             vl::rms_norm(vl::input<2>(hidden), vl::input<1>(w.input_layernorm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)),
+                    exec);  // [L, D]
+}
+
+// A Gated DeltaNet layer (spec §5.5) on hidden [L, D]; advances the conv window and the recurrent state.
+template <class Executor>
+tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights& w, const text_config& c, const tensor& hidden, layer_cache& cache,
+                       const std::string& prefix, Executor& exec) {
+    const index_t n = hidden.extent(0), hk = c.linear_num_key_heads, dk = c.linear_key_head_dim, hv = c.linear_num_value_heads,
+                  dv = c.linear_value_head_dim;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const std::string p = prefix + "linear_attn.";
+    const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
+    auto x = vl::input<2>(normed);                                                                  // [L, D]
+
+    // The conv window: the cached K−1 inputs, then the new ones; its last K−1 rows are the next window.
+    const tensor xpad = vl::eval(vl::concat(0, vl::input<2>(cache.conv_state),
+                                            vl::name(p + "in_proj_qkv.out", vl::linear(x, vl::input<2>(w.in_proj_qkv)))), exec);  // [K−1+L, C]
+    cache.conv_state = vl::eval(vl::slice(vl::input<2>(xpad), 0, n, n + conv_kernel_size - 1), exec);  // [K−1, C]
+
+    auto mixed = vl::share(vl::name(p + "conv.out", vl::silu(causal_conv(vl::input<2>(xpad), vl::input<2>(w.conv_weight), n))));  // [L, C]
+    auto [q, k, v] = vl::split(mixed, -1, std::array<index_t, 3>{hk * dk, hk * dk, hv * dv});      // [L, Hk·Dk] ×2, [L, Hv·Dv]  views
+    const delta_rule_form form = n == 1 ? delta_rule_form::recurrent : delta_rule_form::chunked;   // HF: recurrent for one token
+    const std::string rule = p + (form == delta_rule_form::chunked ? "chunk_rule." : "recurrent_rule.");
+    auto query = vl::name(rule + "query", vl::reshape(q, vl::shape_t<3>{n, hk, dk}));              // [L, Hk, Dk]
+    auto key = vl::name(rule + "key", vl::reshape(k, vl::shape_t<3>{n, hk, dk}));                  // [L, Hk, Dk]
+    auto value = vl::name(rule + "value", vl::reshape(v, vl::shape_t<3>{n, hv, dv}));              // [L, Hv, Dv]
+    auto b = vl::name(p + "in_proj_b.out", vl::linear(x, vl::input<2>(w.in_proj_b)));              // [L, Hv]
+    auto a = vl::name(p + "in_proj_a.out", vl::linear(x, vl::input<2>(w.in_proj_a)));              // [L, Hv]
+    auto beta = vl::name(rule + "beta", vl::sigmoid(b));                                            // [L, Hv]
+    // log decay g = −exp(A_log)·softplus(a + dt_bias) <= 0 (f32, softplus threshold 20)
+    auto g = vl::name(rule + "g", -vl::exp(vl::input<1>(w.A_log)) * vl::softplus(a + vl::input<1>(w.dt_bias)));  // [L, Hv]
+    auto o = vl::name(rule + "out", vl::gated_delta_rule(query, key, value, g, beta, cache.recurrent_state, form));  // [L, Hv, Dv]
+    // Gated RMSNorm, norm before gate: RMSNorm_w(o) ⊙ silu(z), per v-head (plain weight, spec §10.1)
+    auto z = vl::reshape(vl::name(p + "in_proj_z.out", vl::linear(x, vl::input<2>(w.in_proj_z))), vl::shape_t<3>{n, hv, dv});  // [L, Hv, Dv]
+    auto gated = vl::name(p + "norm.out", vl::rms_norm(o, vl::input<1>(w.norm), eps, rms_weight::plain) * vl::silu(z));        // [L, Hv, Dv]
+    auto out = vl::name(p + "out_proj.out", vl::linear(vl::reshape(gated, vl::shape_t<2>{n, hv * dv}), vl::input<2>(w.out_proj)));  // [L, D]
+    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
+}
+
+// `past` ‖ `fresh` along the positions, or `fresh` alone for the first call.   [T, Hkv, hd]
+template <floating_expression E, class Executor>
+tensor append_positions(const tensor& past, E fresh, Executor& exec) {
+    if (!past.defined()) return vl::eval(fresh, exec);
+    return vl::eval(vl::concat(0, vl::input<3>(past), std::move(fresh)), exec);
+}
+
+// A gated full-attention layer (spec §5.4) on hidden [L, D]; appends its keys and values to the cache.
+//     cos, sin: [L, 1, rd]
+template <class Executor>
+tensor attention_layer(const decoder_layer_weights& lw, const attention_weights& w, const text_config& c, const tensor& hidden, const rotary_tables& rope,
+                       layer_cache& cache, index_t past, const std::string& prefix, Executor& exec) {
+    const index_t n = hidden.extent(0), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, hd = c.head_dim;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const std::string p = prefix + "self_attn.";
+    const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
+    auto x = vl::input<2>(normed);                                                                  // [L, D]
+    auto cos = vl::input<3>(rope.cos), sin = vl::input<3>(rope.sin);                                // [L, 1, rd]
+
+    auto k_proj = vl::name(p + "k_proj.out", vl::linear(x, vl::input<2>(w.k_proj)));               // [L, Hkv·hd]
+    auto k = vl::name(p + "k_norm.out", vl::rms_norm(vl::reshape(k_proj, vl::shape_t<3>{n, kv_heads, hd}), vl::input<1>(w.k_norm), eps,
+                                                     rms_weight::one_plus));                        // [L, Hkv, hd]
+    auto v = vl::reshape(vl::name(p + "v_proj.out", vl::linear(x, vl::input<2>(w.v_proj))), vl::shape_t<3>{n, kv_heads, hd});  // [L, Hkv, hd]
+    cache.keys = append_positions(cache.keys, partial_rotary(k, cos, sin), exec);                   // [past + L, Hkv, hd]
+    cache.values = append_positions(cache.values, v, exec);                                         // [past + L, Hkv, hd]
+
+    // q_proj rows are per head [query (hd) | gate (hd)] (spec §10.2)
+    auto qg = vl::share(vl::reshape(vl::name(p + "q_proj.out", vl::linear(x, vl::input<2>(w.q_proj))), vl::shape_t<3>{n, heads, 2 * hd}));  // [L, H, 2hd]
+    auto q = vl::name(p + "q_norm.out", vl::rms_norm(vl::slice(qg, -1, 0, hd), vl::input<1>(w.q_norm), eps, rms_weight::one_plus));  // [L, H, hd]
+    auto gate = vl::reshape(vl::slice(qg, -1, hd, 2 * hd), vl::shape_t<2>{n, heads * hd});        // [L, H·hd]
+    auto attn = vl::attention(partial_rotary(q, cos, sin), vl::input<3>(cache.keys), vl::input<3>(cache.values),
+                              1.0f / std::sqrt(static_cast<float>(hd)), vl::attention_mask::causal(past));  // [L, H, hd]  GQA h -> h / (H / Hkv)
+    auto o = vl::name(p + "o_proj.in0", vl::reshape(attn, vl::shape_t<2>{n, heads * hd}) * vl::sigmoid(gate));  // [L, H·hd]
+    auto out = vl::name(p + "o_proj.out", vl::linear(o, vl::input<2>(w.o_proj)));                  // [L, D]
+    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------------
+
+// The input embeddings of a prompt (spec §5.1): embed_tokens rows, and where input_ids holds the image
+// token, the rows of image_embeds [N, D] in order (the vision tower's output for the prompt's images;
+// undefined for a text-only prompt). input_ids: integer [L] on the host.
+template <class Executor>
+tensor embed_prompt(const language_weights& w, const tensor& input_ids, const tensor& image_embeds, Executor& exec) {
+    if (input_ids.rank() != 1) throw shape_error("embed_prompt: input_ids must be [L], got " + to_string(input_ids.shape()));
+    tensor embeds = vl::eval(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(input_ids)), exec);  // [L, D]
+    const tensor ids = input_ids.to(dtype::i64);
+    const index_t rows = image_embeds.defined() ? image_embeds.extent(0) : 0;
+    if (image_embeds.defined() && (image_embeds.rank() != 2 || image_embeds.extent(1) != embeds.extent(1)))
+        throw shape_error("embed_prompt: image_embeds must be [N, " + std::to_string(embeds.extent(1)) + "], got " + to_string(image_embeds.shape()));
+    index_t row = 0;
+    for (const token_run& r : image_token_runs({ids.data<std::int64_t>(), static_cast<std::size_t>(ids.numel())}, w.config.image_token_id, rows)) {
+        vl::eval_into(vl::input<2>(image_embeds.slice(0, row, row + r.end - r.begin)), exec, embeds.slice(0, r.begin, r.end));
+        row += r.end - r.begin;
+    }
+    return embeds;
+}
+
+struct forward_options {
+    index_t logits_positions = 1;     // logits for this many last positions (the next-token distribution needs 1)
+    bool keep_hidden_states = false;  // keep the input and every layer's output
+};
+
+struct language_output {
+    tensor logits;                      // [logits_positions, V]
+    tensor last_hidden_state;           // [L, D]: after the final norm
+    std::vector<tensor> hidden_states;  // when asked for: [0] = the input embeddings, [i + 1] = the output of layer i
+};
+
+// The L positions after the cache's (embeds [L, D], position_ids integer [3, L]); updates the cache.
+template <class Executor>
+language_output language_forward(const language_weights& w, const tensor& embeds, const tensor& position_ids, model_cache& cache, Executor& exec,
+                                 const forward_options& options = {}) {
+    const text_config& c = w.config.text;
+    const index_t n = embeds.extent(0);
+    if (embeds.rank() != 2 || embeds.extent(1) != c.hidden_size)
+        throw shape_error("language_forward: embeds must be [L, " + std::to_string(c.hidden_size) + "], got " + to_string(embeds.shape()));
+    if (position_ids.rank() != 2 || position_ids.extent(0) != 3 || position_ids.extent(1) != n)
+        throw shape_error("language_forward: position_ids must be [3, " + std::to_string(n) + "], got " + to_string(position_ids.shape()));
+    if (cache.layers.size() != w.layers.size())
+        throw shape_error("language_forward: the cache has " + std::to_string(cache.layers.size()) + " layers, the model " + std::to_string(w.layers.size()));
+    if (options.logits_positions < 0 || options.logits_positions > n)
+        throw shape_error("language_forward: logits for " + std::to_string(options.logits_positions) + " positions of " + std::to_string(n));
+
+    rotary_tables rope = text_rotary(position_ids, c);
+    rope = {rope.cos.reshape({n, 1, c.rotary_dim()}), rope.sin.reshape({n, 1, c.rotary_dim()})};
+
+    language_output out;
+    tensor hidden = embeds;
+    if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
+    for (std::size_t i = 0; i < w.layers.size(); ++i) {
+        const decoder_layer_weights& lw = w.layers[i];
+        const std::string prefix = "layers." + std::to_string(i) + ".";
+        if (const auto* gdn = std::get_if<delta_net_weights>(&lw.mixer))
+            hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, exec);
+        else
+            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, rope, cache.layers[i], cache.length, prefix, exec);
+        if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
+    }
+    cache.length += n;
+
+    out.last_hidden_state = vl::eval(
+        vl::name("norm.out", vl::rms_norm(vl::input<2>(hidden), vl::input<1>(w.norm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)), exec);  // [L, D]
+    auto last = vl::slice(vl::input<2>(out.last_hidden_state), 0, n - options.logits_positions, n);  // [n_logits, D]
+    out.logits = vl::eval(vl::name("logits", vl::linear(last, vl::input<2>(w.lm_head))), exec);      // [n_logits, V]
+    return out;
+}
+
+}  // namespace vl::qwen36

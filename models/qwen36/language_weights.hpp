@@ -1,0 +1,118 @@
+// vlgraph/models/qwen36/language_weights.hpp — the language model's weights (model.language_model.* and
+// lm_head.weight, spec §2.1), read from any HF checkpoint directory of this model type (one
+// model.safetensors or shards; only the shards that hold language tensors are opened).
+//
+//     auto w = vl::qwen36::language_weights::load("Qwen3.6-27B", vl::dtype::f32);    // CPU executor
+//
+// Tensors are host tensors converted to the dtype asked for, except the embedding table, which stays in
+// its stored dtype: a lookup converts only the rows it reads (ops/gather.hpp), and the 27B table is
+// 2.5 GB in bf16. With tie_word_embeddings the lm_head is the embedding table (converted).
+#pragma once
+
+#include <vlgraph/error.hpp>
+#include <vlgraph/io/checkpoint.hpp>
+#include <vlgraph/models/qwen36/config.hpp>
+#include <vlgraph/models/qwen36/weights.hpp>
+#include <vlgraph/tensor.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace vl::qwen36 {
+
+// Width of the Gated DeltaNet's causal depthwise conv. It is a compile-time constant of the graph (the
+// conv is K shifted slices summed in one fused kernel); every Qwen3.5/3.6 checkpoint uses 4.
+inline constexpr index_t conv_kernel_size = 4;
+
+// Gated full attention (spec §5.4). Linear weights are [out, in] (nn.Linear).
+struct attention_weights {
+    tensor q_proj;          // [H·2hd, D]: per head h, rows [2hd·h, 2hd·h + hd) query, the next hd the output gate
+    tensor k_proj, v_proj;  // [Hkv·hd, D]
+    tensor o_proj;          // [D, H·hd]
+    tensor q_norm, k_norm;  // [hd], zero-centred (1 + w), shared by the heads
+};
+
+// Gated DeltaNet (spec §5.5). C = conv_dim = 2·Hk·Dk + Hv·Dv.
+struct delta_net_weights {
+    tensor in_proj_qkv;     // [C, D]: rows q (Hk·Dk) ‖ k (Hk·Dk) ‖ v (Hv·Dv), each head-major
+    tensor in_proj_z;       // [Hv·Dv, D]
+    tensor in_proj_b;       // [Hv, D]
+    tensor in_proj_a;       // [Hv, D]
+    tensor conv_weight;     // [K, C]: row j = tap j of every channel (the checkpoint's [C, 1, K] transposed); tap K−1 = current token
+    tensor A_log, dt_bias;  // [Hv]
+    tensor norm;            // [Dv], plain weight (not 1 + w)
+    tensor out_proj;        // [D, Hv·Dv]
+};
+
+struct decoder_layer_weights {
+    tensor input_layernorm, post_attention_layernorm;  // [D], (1 + w)
+    std::variant<delta_net_weights, attention_weights> mixer;  // by config.layer_types
+    tensor gate_proj, up_proj;                          // [I, D]
+    tensor down_proj;                                   // [D, I]
+};
+
+struct language_weights {
+    model_config config;  // the text config plus the image / video token ids
+    tensor embed_tokens;  // [V, D], stored dtype
+    std::vector<decoder_layer_weights> layers;
+    tensor norm;     // [D], final norm, (1 + w)
+    tensor lm_head;  // [V, D]
+
+    // The language tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
+    // converted to `as`. A mismatch is a vl::format_error listing every problem.
+    static language_weights load(const checkpoint& ck, const model_config& config, dtype as) {
+        const text_config& t = config.text;
+        if (t.linear_conv_kernel_dim != conv_kernel_size)
+            throw config_error(ck.directory().string() + ": text_config.linear_conv_kernel_dim = " + std::to_string(t.linear_conv_kernel_dim) +
+                               " is not supported (vlgraph's Gated DeltaNet is built for " + std::to_string(conv_kernel_size) + ")");
+        const weight_report report = weight_problems(config, part::language, [&](const std::string& name) -> std::optional<tensor_info> {
+            if (!ck.contains(name)) return std::nullopt;
+            const auto& info = ck.info(name);
+            return tensor_info{info.type, std::vector<std::int64_t>(info.shape.begin(), info.shape.end())};
+        });
+        if (!report.ok()) {
+            std::string msg = ck.directory().string() + ": the language model weights do not match config.json:";
+            for (const auto& p : report.problems) msg += "\n  " + p;
+            throw format_error(msg);
+        }
+
+        const auto get = [&](const std::string& name) { return ck.load("model.language_model." + name, as); };
+        language_weights w;
+        w.config = config;
+        w.embed_tokens = ck.get("model.language_model.embed_tokens.weight");
+        for (std::int64_t i = 0; i < t.num_hidden_layers; ++i) {
+            const std::string l = "layers." + std::to_string(i) + ".";
+            decoder_layer_weights layer;
+            layer.input_layernorm = get(l + "input_layernorm.weight");
+            layer.post_attention_layernorm = get(l + "post_attention_layernorm.weight");
+            if (t.is_full_attention(i)) {
+                const std::string a = l + "self_attn.";
+                layer.mixer = attention_weights{get(a + "q_proj.weight"), get(a + "k_proj.weight"), get(a + "v_proj.weight"),
+                                                get(a + "o_proj.weight"), get(a + "q_norm.weight"),  get(a + "k_norm.weight")};
+            } else {
+                const std::string a = l + "linear_attn.";
+                const tensor conv = get(a + "conv1d.weight").reshape({t.linear_conv_dim(), conv_kernel_size}).permute({1, 0}).contiguous();
+                layer.mixer = delta_net_weights{get(a + "in_proj_qkv.weight"), get(a + "in_proj_z.weight"), get(a + "in_proj_b.weight"),
+                                                get(a + "in_proj_a.weight"),   conv,                        get(a + "A_log"),
+                                                get(a + "dt_bias"),            get(a + "norm.weight"),      get(a + "out_proj.weight")};
+            }
+            layer.gate_proj = get(l + "mlp.gate_proj.weight");
+            layer.up_proj = get(l + "mlp.up_proj.weight");
+            layer.down_proj = get(l + "mlp.down_proj.weight");
+            w.layers.push_back(std::move(layer));
+        }
+        w.norm = get("norm.weight");
+        w.lm_head = config.tie_word_embeddings ? w.embed_tokens.to(as) : ck.load("lm_head.weight", as);
+        return w;
+    }
+
+    // The same from a model directory (its config.json and weights).
+    static language_weights load(const std::filesystem::path& model_dir, dtype as) {
+        return load(checkpoint::open(model_dir), load_config(model_dir), as);
+    }
+};
+
+}  // namespace vl::qwen36
