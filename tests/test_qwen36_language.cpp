@@ -17,6 +17,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "test_util.hpp"
+#include "vision_goldens.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/compare.hpp>
@@ -86,19 +87,9 @@ index_t argmax_last_row(const vl::tensor& logits) {
 // The image embeddings of the two-image prompt: images a and b (HF's pixel values, stored as u8 codes:
 // pixel = (u8 − 127.5) / 127.5) through the vision tower.
 vl::tensor image_embeds_ab(vl::cpu::executor& exec) {
-    const vl::safetensors_file& pre = open_golden("preprocess.safetensors");
-    std::vector<float> v;
-    std::vector<q36::grid_thw> grids;
-    index_t rows = 0, cols = 0;
-    for (const char* img : {"img_a_128x160_png", "img_b_96x64_png"}) {
-        const vl::tensor u8 = pre.load(std::string(img) + ".pixel_values_u8", vl::dtype::u8);
-        for (index_t i = 0; i < u8.numel(); ++i) v.push_back(static_cast<float>((u8.data<std::uint8_t>()[i] - 127.5) / 127.5));
-        rows += u8.extent(0);
-        cols = u8.extent(1);
-        for (const q36::grid_thw& g : q36::grids_from_tensor(pre.load(std::string(img) + ".image_grid_thw", vl::dtype::i64))) grids.push_back(g);
-    }
+    const vl::test::hf_pixels_t ab = vl::test::hf_pixels(vl::test::images_ab);
     static const q36::vision_weights vw = q36::vision_weights::load(tiny_f32, vl::dtype::f32);
-    return q36::vision_forward(vw, vl::tensor::from(v, {rows, cols}), grids, exec).image_embeds;
+    return q36::vision_forward(vw, ab.values, ab.grids, exec).image_embeds;
 }
 
 struct prompt_run {

@@ -16,6 +16,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "test_util.hpp"
+#include "vision_goldens.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/compare.hpp>
@@ -29,6 +30,10 @@
 namespace {
 
 namespace q36 = vl::qwen36;
+using vl::test::hf_pixels;
+using vl::test::images_ab;
+using pixels = vl::test::hf_pixels_t;
+vl::tensor golden(const std::string& name) { return vl::test::vision_tensor(name); }
 using vl::index_t;
 
 const std::string data_dir = VLGRAPH_TEST_DATA;
@@ -37,37 +42,6 @@ const std::string tiny_bf16 = data_dir + "/tiny-qwen36-bf16";
 
 constexpr double final_tolerance = 1e-4;  // spec: image_embeds and the pre-merger state, f32, max relative error
 
-const vl::safetensors_file& vision_golden() {
-    static const vl::safetensors_file f = vl::safetensors_file::open(data_dir + "/golden/vision.safetensors");
-    return f;
-}
-const vl::safetensors_file& preprocess_golden() {
-    static const vl::safetensors_file f = vl::safetensors_file::open(data_dir + "/golden/preprocess.safetensors");
-    return f;
-}
-vl::tensor golden(const std::string& name) { return vision_golden().load(name, vision_golden().get(name).type()); }
-
-// HF's f32 pixel values of the given preprocessed images, concatenated in order, and their grids.
-struct pixels {
-    vl::tensor values;
-    std::vector<q36::grid_thw> grids;
-};
-pixels hf_pixels(const std::vector<std::string>& images) {
-    std::vector<float> v;
-    pixels p;
-    index_t rows = 0, cols = 0;
-    for (const std::string& img : images) {
-        const vl::tensor u8 = preprocess_golden().load(img + ".pixel_values_u8", vl::dtype::u8);
-        const std::uint8_t* c = u8.data<std::uint8_t>();
-        for (index_t i = 0; i < u8.numel(); ++i) v.push_back(static_cast<float>((c[i] - 127.5) / 127.5));
-        rows += u8.extent(0);
-        cols = u8.extent(1);
-        for (const q36::grid_thw& g : q36::grids_from_tensor(preprocess_golden().load(img + ".image_grid_thw", vl::dtype::i64))) p.grids.push_back(g);
-    }
-    p.values = vl::tensor::from(v, {rows, cols});
-    return p;
-}
-const std::vector<std::string> images_ab = {"img_a_128x160_png", "img_b_96x64_png"};
 
 const q36::vision_weights& weights_f32() {
     static const q36::vision_weights w = q36::vision_weights::load(tiny_f32, vl::dtype::f32);
@@ -117,12 +91,7 @@ BOOST_AUTO_TEST_CASE(images_a_and_b_in_one_call_match_hf) {
     const q36::vision_output out = q36::vision_forward(weights_f32(), ab.values, ab.grids, cpu, /*keep_hidden_states=*/true);
 
     // Node by node: every intermediate HF dumped under the same module name.
-    vl::trace_recorder hf;
-    for (const char* node : {"patch_embed.out", "pos_embed.added", "hidden_states.0", "blocks.0.norm1.out", "blocks.0.attn.qkv.out", "blocks.0.attn.proj.in0",
-                             "blocks.0.attn.proj.out", "blocks.0.norm2.out", "blocks.0.mlp.linear_fc1.out", "blocks.0.mlp.out", "blocks.0.out", "blocks.1.out",
-                             "merger.norm.out", "merger.linear_fc1.out"})
-        hf.add(node, golden(std::string("ab.") + node));
-    hf.add("merger.out", golden("ab.pooler_output"));
+    const vl::trace_recorder hf = vl::test::hf_vision_trace_ab();
     const vl::trace_diff diff = vl::compare_traces(trace, hf, final_tolerance);
     BOOST_TEST_MESSAGE("node-by-node against HF (images a + b):\n" << diff.report());
     BOOST_TEST(diff.ok(), diff.report());

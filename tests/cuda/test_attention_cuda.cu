@@ -20,6 +20,8 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include "cuda_test_main.hpp"
+
 #include <vlgraph/backends/cuda/cuda.cuh>
 
 #include <cmath>
@@ -224,10 +226,4 @@ bool init_tests() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (!vl::cuda::available()) {
-        std::puts("no CUDA device: skipping");
-        return 77;
-    }
-    return boost::unit_test::unit_test_main(&init_tests, argc, argv);
-}
+int main(int argc, char** argv) { return test::run_cuda_tests(argc, argv, &init_tests); }

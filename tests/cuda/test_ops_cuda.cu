@@ -11,6 +11,8 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include "cuda_test_main.hpp"
+
 #include "op_cases.hpp"
 
 #include <vlgraph/backends/cuda/cuda.cuh>
@@ -194,10 +196,4 @@ bool init_tests() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (!vl::cuda::available()) {
-        std::puts("no CUDA device: skipping");
-        return 77;
-    }
-    return boost::unit_test::unit_test_main(&init_tests, argc, argv);
-}
+int main(int argc, char** argv) { return test::run_cuda_tests(argc, argv, &init_tests); }

@@ -18,6 +18,9 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include "cuda_test_main.hpp"
+#include "vision_goldens.hpp"
+
 #include <vlgraph/backends/cuda/cuda.cuh>
 #include <vlgraph/compare.hpp>
 #include <vlgraph/io/safetensors.hpp>
@@ -47,37 +50,10 @@ constexpr double f32_vs_cpu_tolerance = 1e-5;  // against the CPU backend: f32 G
 constexpr double bf16_vs_cpu_tolerance = 3e-2;
 constexpr double bf16_vs_hf_tolerance = 5e-2;
 
-const vl::safetensors_file& vision_golden() {
-    static const vl::safetensors_file f = vl::safetensors_file::open(data_dir + "/golden/vision.safetensors");
-    return f;
-}
-const vl::safetensors_file& preprocess_golden() {
-    static const vl::safetensors_file f = vl::safetensors_file::open(data_dir + "/golden/preprocess.safetensors");
-    return f;
-}
-tensor golden(const std::string& name) { return vision_golden().load(name, vision_golden().get(name).type()); }
-
-// HF's f32 pixel values of the given images (stored as u8 codes: pixel = (u8 − 127.5) / 127.5), and their grids.
-struct pixels {
-    tensor values;
-    std::vector<q36::grid_thw> grids;
-};
-pixels hf_pixels(const std::vector<std::string>& images) {
-    std::vector<float> v;
-    pixels p;
-    index_t rows = 0, cols = 0;
-    for (const std::string& img : images) {
-        const tensor u8 = preprocess_golden().load(img + ".pixel_values_u8", vl::dtype::u8);
-        const std::uint8_t* c = u8.data<std::uint8_t>();
-        for (index_t i = 0; i < u8.numel(); ++i) v.push_back(static_cast<float>((c[i] - 127.5) / 127.5));
-        rows += u8.extent(0);
-        cols = u8.extent(1);
-        for (const q36::grid_thw& g : q36::grids_from_tensor(preprocess_golden().load(img + ".image_grid_thw", vl::dtype::i64))) p.grids.push_back(g);
-    }
-    p.values = tensor::from(v, {rows, cols});
-    return p;
-}
-const std::vector<std::string> images_ab = {"img_a_128x160_png", "img_b_96x64_png"};
+using vl::test::hf_pixels;
+using vl::test::images_ab;
+using pixels = vl::test::hf_pixels_t;
+tensor golden(const std::string& name) { return vl::test::vision_tensor(name); }
 
 const q36::vision_weights& weights_f32() {
     static const q36::vision_weights w = q36::vision_weights::load(data_dir + "/tiny-qwen36", vl::dtype::f32);
@@ -106,12 +82,7 @@ void images_a_and_b_f32_match_hf_and_cpu() {
     const q36::vision_output out = q36::vision_forward(weights_f32(), ab.values, ab.grids, gpu, /*keep_hidden_states=*/true);
     gpu.trace = nullptr;
 
-    vl::trace_recorder hf;
-    for (const char* node : {"patch_embed.out", "pos_embed.added", "hidden_states.0", "blocks.0.norm1.out", "blocks.0.attn.qkv.out", "blocks.0.attn.proj.in0",
-                             "blocks.0.attn.proj.out", "blocks.0.norm2.out", "blocks.0.mlp.linear_fc1.out", "blocks.0.mlp.out", "blocks.0.out", "blocks.1.out",
-                             "merger.norm.out", "merger.linear_fc1.out"})
-        hf.add(node, golden(std::string("ab.") + node));
-    hf.add("merger.out", golden("ab.pooler_output"));
+    const vl::trace_recorder hf = vl::test::hf_vision_trace_ab();
     const vl::trace_diff vs_hf = vl::compare_traces(trace, hf, f32_tolerance);
     BOOST_TEST_MESSAGE("CUDA f32 node by node against HF (images a + b):\n" << vs_hf.report());
     BOOST_TEST(vs_hf.ok(), vs_hf.report());
@@ -164,10 +135,4 @@ bool init_tests() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (!vl::cuda::available()) {
-        std::puts("no CUDA device: skipping");
-        return 77;
-    }
-    return boost::unit_test::unit_test_main(&init_tests, argc, argv);
-}
+int main(int argc, char** argv) { return test::run_cuda_tests(argc, argv, &init_tests); }
