@@ -3,9 +3,13 @@
 //   vlgraph --help
 //   vlgraph inspect --model DIR [--scan-nonfinite]
 //   vlgraph encode --model DIR (--image PATH_OR_DATA_URI ... | --pixel-values IN) --out OUT [--threads N]
+//   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [options]
+//   vlgraph tokenize --model DIR --text TEXT
 #include "args.hpp"
 #include "encode.hpp"
+#include "generate.hpp"
 #include "inspect.hpp"
+#include "tokenize.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -29,6 +33,18 @@ usage:
       refused), then write pixel_values, image_grid_thw and image_embeds.
       --pixel-values skips preprocessing (tensors pixel_values, image_grid_thw).
       --backend cuda: bf16 weights on the GPU (programs built with nvcc only).
+  vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [--system TEXT]
+                   [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+                   [--greedy] [--no-think] [--threads N]
+      Chat with the model on the CPU (f32): one user turn (the images, then the
+      prompt), rendered with the checkpoint's chat template. Sampling defaults
+      come from generation_config.json (temperature, top_k, top_p, do_sample);
+      --temperature 0 or --greedy is greedy; --seed (default 0) makes sampling
+      reproducible. Stops at an eos id or after --max-new-tokens (default
+      generation_config's max_new_tokens, else 512). --no-think closes the
+      <think> block. Text streams to stdout; counts and timings go to stderr.
+  vlgraph tokenize --model DIR --text TEXT
+      Print the token ids of TEXT (space-separated; no special tokens added).
   vlgraph --help
 
 Errors are reported as one line naming the file, tensor or field at fault.
@@ -45,6 +61,11 @@ int main(int argc, char** argv) {
     try {
         if (command == "inspect") return vlcli::inspect(vlcli::args(argc, argv, 2, {"model"}, {"scan-nonfinite"}));
         if (command == "encode") return vlcli::encode(vlcli::args(argc, argv, 2, {"model", "image", "pixel-values", "out", "backend", "threads"}, {}));
+        if (command == "generate")
+            return vlcli::generate(vlcli::args(argc, argv, 2,
+                                               {"model", "image", "prompt", "system", "max-new-tokens", "temperature", "top-k", "top-p", "seed", "threads"},
+                                               {"no-think", "greedy"}));
+        if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");
     } catch (const vlcli::usage_error& e) {
         std::fprintf(stderr, "vlgraph %s: %s\n(vlgraph --help for usage)\n", command.c_str(), e.what());
