@@ -188,3 +188,29 @@ BOOST_AUTO_TEST_CASE(encode_refuses_bad_sources) {
     BOOST_TEST(run_cli(pre + " --image x --threads 0").status == 2);
     BOOST_TEST(!fs::exists(out.path));
 }
+
+// ---------------------------------------------------------------------------
+// tokenize and generate on the tiny checkpoint.
+// ---------------------------------------------------------------------------
+BOOST_AUTO_TEST_CASE(tokenize_prints_hf_ids) {
+    // "<|im_end|>" is an added token (id 2017 in the tiny vocabulary), matched verbatim.
+    const run_result r = run_cli("tokenize --model " + data("tiny-qwen36").string() + " --text 'Hello <|im_end|>'");
+    BOOST_TEST(r.status == 0, r.output);
+    BOOST_TEST(r.output.find(" 2017") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_CASE(generate_with_an_image_reports_counts) {
+    const run_result r = run_cli("generate --model " + data("tiny-qwen36").string() + " --image " + data("images/img_c_125x94.png").string() +
+                                 " --prompt 'Describe this image.' --max-new-tokens 5 --greedy");
+    BOOST_TEST(r.status == 0, r.output);
+    // 12 image tokens for the 128x96 resized image; the random model never stops early within 5 tokens.
+    BOOST_TEST(r.output.find("(12 image), generated 5 tokens") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_CASE(generate_refuses_bad_requests) {
+    const std::string pre = "generate --model " + data("tiny-qwen36").string() + " --prompt hi";
+    BOOST_TEST(run_cli(pre + " --top-p 1.5").status == 2);
+    BOOST_TEST(run_cli(pre + " --temperature nan").status == 2);
+    expect_failure(run_cli(pre + " --max-new-tokens 100000"), {"max_position_embeddings"});
+    expect_failure(run_cli(pre + " --image http://127.0.0.1/a.png"), {"not fetched"});
+}
