@@ -10,6 +10,7 @@
 #define BOOST_TEST_MODULE qwen36_generate
 #include <boost/test/unit_test.hpp>
 
+#include "lm_goldens.hpp"
 #include "test_util.hpp"
 #include "vision_goldens.hpp"
 
@@ -36,14 +37,9 @@ const std::string data_dir = VLGRAPH_TEST_DATA;
 const std::string tiny_f32 = data_dir + "/tiny-qwen36";
 constexpr double logits_tolerance = 1e-4;
 
-const vl::safetensors_file& open_golden(const std::string& file) {
-    static std::map<std::string, vl::safetensors_file> files;
-    auto it = files.find(file);
-    if (it == files.end()) it = files.emplace(file, vl::safetensors_file::open(data_dir + "/golden/" + file)).first;
-    return it->second;
-}
-vl::tensor lm(const std::string& name) { return open_golden("lm.safetensors").load(name, vl::dtype::f32); }
-vl::tensor prompt(const std::string& name) { return open_golden("text_prompts.safetensors").load(name, vl::dtype::i64); }
+using vl::test::golden_file;
+vl::tensor lm(const std::string& name) { return vl::test::lm_tensor(name); }
+vl::tensor prompt(const std::string& name) { return vl::test::prompt_tensor(name); }
 
 std::vector<std::int64_t> ints(const vl::tensor& t) {
     const vl::tensor c = t.to(vl::dtype::i64).contiguous();

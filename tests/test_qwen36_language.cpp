@@ -16,6 +16,7 @@
 #define BOOST_TEST_MODULE qwen36_language
 #include <boost/test/unit_test.hpp>
 
+#include "lm_goldens.hpp"
 #include "test_util.hpp"
 #include "vision_goldens.hpp"
 
@@ -52,14 +53,9 @@ constexpr double first_layer_tolerance = 1e-5;
 constexpr double node_tolerance = 2.5e-4;
 constexpr double logits_tolerance = 1e-4;  // the bound on the logits
 
-const vl::safetensors_file& open_golden(const std::string& file) {
-    static std::map<std::string, vl::safetensors_file> files;
-    auto it = files.find(file);
-    if (it == files.end()) it = files.emplace(file, vl::safetensors_file::open(data_dir + "/golden/" + file)).first;
-    return it->second;
-}
-vl::tensor lm(const std::string& name) { return open_golden("lm.safetensors").load(name, vl::dtype::f32); }
-vl::tensor prompt(const std::string& name) { return open_golden("text_prompts.safetensors").load(name, vl::dtype::i64); }
+using vl::test::golden_file;
+vl::tensor lm(const std::string& name) { return vl::test::lm_tensor(name); }
+vl::tensor prompt(const std::string& name) { return vl::test::prompt_tensor(name); }
 
 std::vector<std::int64_t> ints(const vl::tensor& t) {
     const vl::tensor c = t.to(vl::dtype::i64).contiguous();
@@ -200,7 +196,7 @@ BOOST_AUTO_TEST_CASE(text_prompt_matches_hf) {
 BOOST_AUTO_TEST_CASE(two_image_prompt_matches_hf) {
     vl::cpu::executor cpu{2};
     const vl::tensor images = image_embeds_ab(cpu);
-    BOOST_TEST(rel_error(images, open_golden("vision.safetensors").load("ab.pooler_output", vl::dtype::f32), "vision image_embeds a + b") <= node_tolerance);
+    BOOST_TEST(rel_error(images, golden_file("vision.safetensors").load("ab.pooler_output", vl::dtype::f32), "vision image_embeds a + b") <= node_tolerance);
 
     const vl::tensor ids = prompt("mm.input_ids");
     const q36::rope_index rope = q36::get_rope_index(ints(ids), q36::grids_from_tensor(prompt("mm.image_grid_thw")), {}, weights().config);
