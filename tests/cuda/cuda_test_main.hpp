@@ -9,7 +9,7 @@
 
 #include <cstdio>
 
-namespace test {
+namespace vl::test {
 
 inline int run_cuda_tests(int argc, char** argv, bool (*init)()) {
     if (!vl::cuda::available()) {
@@ -19,4 +19,4 @@ inline int run_cuda_tests(int argc, char** argv, bool (*init)()) {
     return boost::unit_test::unit_test_main(init, argc, argv);
 }
 
-}  // namespace test
+}  // namespace vl::test

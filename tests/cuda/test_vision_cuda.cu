@@ -135,4 +135,4 @@ bool init_tests() {
 
 }  // namespace
 
-int main(int argc, char** argv) { return test::run_cuda_tests(argc, argv, &init_tests); }
+int main(int argc, char** argv) { return vl::test::run_cuda_tests(argc, argv, &init_tests); }
