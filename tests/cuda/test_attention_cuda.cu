@@ -41,10 +41,9 @@ namespace {
 
 using namespace vl;
 using m = attention_mask;
+using vl::test::check_close;
 
-struct tolerance {
-    double rtol, atol;
-};
+using vl::test::tolerance;
 constexpr double u = 1.0 / 256;
 constexpr tolerance f32_tolerance{2e-5, 5e-6};
 constexpr tolerance bf16_tolerance{u + 2e-5, 5e-6};
@@ -118,30 +117,6 @@ tensor uniform(dims shape, const std::string& seed, double a, bool bf16_values) 
     return bf16_values ? t.to(dtype::bf16).to(dtype::f32) : t;
 }
 
-// Compares one tensor; reports the worst element.
-void compare(const std::string& what, const tensor& got, const tensor& want, tolerance t) {
-    BOOST_TEST_CONTEXT(what) {
-        BOOST_TEST_REQUIRE(to_string(got.shape()) == to_string(want.shape()));
-        const tensor g = got.to(dtype::f64), w = want.to(dtype::f64);
-        const double *gp = g.data<double>(), *wp = w.data<double>();
-        index_t bad = -1, count = 0;
-        double worst = 0;
-        for (index_t i = 0; i < g.numel(); ++i) {
-            const double excess = std::abs(gp[i] - wp[i]) - (t.atol + t.rtol * std::abs(wp[i]));
-            if (!(excess <= 0)) {
-                ++count;
-                if (bad < 0 || !(excess <= worst)) bad = i, worst = excess;
-            }
-        }
-        if (bad >= 0) {
-            std::ostringstream msg;
-            msg.precision(9);
-            msg << count << " of " << g.numel() << " elements out of tolerance (rtol " << t.rtol << ", atol " << t.atol << "); worst at flat index " << bad
-                << ": gpu " << gp[bad] << ", cpu " << wp[bad];
-            BOOST_ERROR(msg.str());
-        }
-    }
-}
 
 template <class T>
 tensor run_cuda(vl::cuda::executor<T>& ex, const tensor& q, const tensor& k, const tensor& v, float scale, const attention_mask& mask) {
@@ -158,10 +133,10 @@ void check_problem(const problem& p) {
     const tolerance t = p.amplitude > 1 ? (bf16_values ? bf16_large_scores : f32_large_scores) : (bf16_values ? bf16_tolerance : f32_tolerance);
 
     vl::cuda::executor<T> ex;  // shared by both runs: the arena is reused
-    compare("host inputs", run_cuda(ex, q, k, v, p.scale, p.mask), want, t);
+    check_close("host inputs", run_cuda(ex, q, k, v, p.scale, p.mask), want, t);
     // Device inputs already in T are used in place.
     const dtype stored = dtype_of_v<T>;
-    compare("device inputs", run_cuda(ex, vl::cuda::to_device(q, stored), vl::cuda::to_device(k, stored), vl::cuda::to_device(v, stored), p.scale, p.mask), want, t);
+    check_close("device inputs", run_cuda(ex, vl::cuda::to_device(q, stored), vl::cuda::to_device(k, stored), vl::cuda::to_device(v, stored), p.scale, p.mask), want, t);
 }
 
 // Scores up to ~±2000: exp would overflow without the running max.
@@ -188,7 +163,7 @@ void check_strided_and_fused_inputs() {
     tensor q = qkv.slice(1, 0, 1).contiguous().reshape({n, h, d});
     for (index_t i = 0; i < q.numel(); ++i) q.data<float>()[i] *= 2.0f;  // exact
     const tensor want = test::attention_cpu(q, qkv.slice(1, 1, 2).contiguous().reshape({n, h, d}), v_heads.permute({1, 0, 2}).contiguous(), 0.25f, mask);
-    compare("views of a packed QKV, permuted v", got, want, bf16_values ? bf16_tolerance : f32_tolerance);
+    check_close("views of a packed QKV, permuted v", got, want, bf16_values ? bf16_tolerance : f32_tolerance);
 }
 
 // Head dimensions above 256 are refused plainly (the kernel's shared memory and accumulator limit).

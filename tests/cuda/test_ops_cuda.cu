@@ -26,15 +26,14 @@ namespace {
 
 using namespace vl;
 using test::tol;
+using vl::test::check_close;
 
 // ---------------------------------------------------------------------------
 // Tolerances: |gpu - cpu| <= atol + rtol * |cpu| per element (NaN matches NaN,
 // inf matches the same inf). Keep in sync with backends/cuda/README.md.
 // u = 2^-8 is the relative error bound of one round-to-nearest to bf16.
 // ---------------------------------------------------------------------------
-struct tolerance {
-    double rtol, atol;
-};
+using vl::test::tolerance;
 constexpr double u = 1.0 / 256;
 constexpr tolerance f32_tolerance[] = {
     /* exact          */ {0, 0},
@@ -112,33 +111,6 @@ test::run_result run_cuda(vl::cuda::executor<T>& ex, const test::op_case& c, con
     return r;
 }
 
-// Compares one tensor; reports the worst element.
-void compare(const std::string& what, const tensor& got, const tensor& want, tolerance t) {
-    BOOST_TEST_CONTEXT(what) {
-        BOOST_TEST_REQUIRE(to_string(got.shape()) == to_string(want.shape()));
-        const tensor g = got.to(dtype::f64), w = want.to(dtype::f64);
-        const double *gp = g.data<double>(), *wp = w.data<double>();
-        index_t bad = -1, count = 0;
-        double worst = 0;
-        for (index_t i = 0; i < g.numel(); ++i) {
-            const double a = gp[i], b = wp[i];
-            const bool same_special = (std::isnan(a) && std::isnan(b)) || (std::isinf(a) && a == b);
-            if (same_special) continue;
-            const double excess = std::abs(a - b) - (t.atol + t.rtol * std::abs(b));
-            if (!(excess <= 0)) {
-                ++count;
-                if (bad < 0 || !(excess <= worst)) bad = i, worst = excess;
-            }
-        }
-        if (bad >= 0) {
-            std::ostringstream msg;
-            msg.precision(9);
-            msg << count << " of " << g.numel() << " elements out of tolerance (rtol " << t.rtol << ", atol " << t.atol << "); worst at flat index " << bad
-                << ": gpu " << gp[bad] << ", cpu " << wp[bad];
-            BOOST_ERROR(msg.str());
-        }
-    }
-}
 
 template <class T>
 void check_case(const test::op_case& c) {
@@ -149,14 +121,14 @@ void check_case(const test::op_case& c) {
 
     vl::cuda::executor<T> ex;  // one per case, shared by both runs: the arena is reused and may grow
     const test::run_result fused = run_cuda(ex, c, place(c, host, false), false);
-    compare("host inputs", fused.out, want.out, t);
+    check_close("host inputs", fused.out, want.out, t);
 
     const test::run_result traced = run_cuda(ex, c, place(c, host, true), true);
-    compare("device inputs, traced", traced.out, want.out, t);
+    check_close("device inputs, traced", traced.out, want.out, t);
     BOOST_TEST_REQUIRE(traced.traced.size() == want.traced.size());
     for (std::size_t i = 0; i < want.traced.size(); ++i) {
         BOOST_TEST(traced.traced[i].first == want.traced[i].first);
-        compare("trace of " + want.traced[i].first, traced.traced[i].second, want.traced[i].second, t);
+        check_close("trace of " + want.traced[i].first, traced.traced[i].second, want.traced[i].second, t);
     }
 }
 
