@@ -10,6 +10,7 @@
 #include <vlgraph/backends/cuda/attention.cuh>
 #include <vlgraph/backends/cuda/copy.cuh>
 #include <vlgraph/backends/cuda/elementwise.cuh>
+#include <vlgraph/backends/cuda/gated_delta_rule.cuh>
 #include <vlgraph/backends/cuda/gather.cuh>
 #include <vlgraph/backends/cuda/layer_norm.cuh>
 #include <vlgraph/backends/cuda/linear.cuh>

@@ -191,6 +191,10 @@ public:
             std::vector<value> keep;
             auto f = make_fn<R>(e, keep);
             lowering<Executor, ops::elementwise>::template run<R>(*this, out, f);
+        } else if constexpr (is_named_v<E>) {
+            // Straight into `out` (no intermediate in the compute dtype: an f32 `out` stays unrounded).
+            assign(out, e.a);
+            if (exec_.trace && !dry_) report(e.name, out);
         } else {
             copy(out, view(e));
         }
