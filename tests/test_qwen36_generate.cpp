@@ -4,6 +4,7 @@
 //
 //   * greedy, 16 new tokens, the text prompt (181 tokens) and the two-image prompt (151 tokens, images a
 //     and b through vision_forward): tokens identical, every step's logits within 1e-4 max relative error;
+//   * greedy with repetition_penalty 1.5 (tests/data/golden/generate_extra.safetensors): HF's tokens;
 //   * sampling with a seed is deterministic, different seeds differ; top_k 1 / tiny top_p = greedy;
 //   * sampler edge cases: option validation, NaN / +Inf / all −Inf logits, −Inf masking, top-k / top-p sets,
 //     empirical frequencies against the softmax; generate's argument checks (max_position_embeddings).
@@ -103,6 +104,32 @@ BOOST_AUTO_TEST_CASE(greedy_two_image_prompt_matches_hf) {
     check_greedy("mm", prompt("mm.input_ids"), images, q36::grids_from_tensor(prompt("mm.image_grid_thw")));
 }
 
+BOOST_AUTO_TEST_CASE(repetition_penalty_matches_hf) {
+    vl::cpu::executor cpu{2};
+    q36::generate_options opt;
+    opt.max_new_tokens = 16;
+    opt.sampling.greedy = true;
+    opt.sampling.repetition_penalty = 1.5;
+    const q36::generation_result r = q36::generate(weights(), prompt("text.input_ids"), {}, {}, opt, cpu);
+    const std::vector<std::int64_t> want = ints(golden_file("generate_extra.safetensors").get("text.repetition_penalty_1.5.generated_ids"));
+    BOOST_TEST_REQUIRE(r.tokens.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) BOOST_TEST(r.tokens[i] == want[i], "token " << i);
+}
+
+// The penalty acts once per distinct id of the context, dividing positive logits and multiplying negative ones.
+BOOST_AUTO_TEST_CASE(sampler_repetition_penalty) {
+    const std::vector<float> logits = logits_of({2.0f, -1.0f, 1.5f, 0.5f});
+    q36::sampler plain({1.0, 0, 1.0, 0, true});
+    BOOST_TEST(plain.next(logits, std::vector<std::int64_t>{0, 1, 1}) == 0);
+    q36::sampler penalised({1.0, 0, 1.0, 0, true, 2.0});
+    BOOST_TEST(penalised.next(logits) == 0);                                      // no context: nothing to penalise
+    BOOST_TEST(penalised.next(logits, std::vector<std::int64_t>{0, 0, 0}) == 2);  // 2 / 2 = 1 < 1.5 (once, not 2 / 8)
+    const std::vector<float> negative = logits_of({-1.0f, -1.5f});
+    BOOST_TEST(penalised.next(negative, std::vector<std::int64_t>{0}) == 1);      // -1 · 2 = -2 < -1.5
+    q36::sampler sampled({1.0, 1, 1.0, 5, false, 2.0});                           // top_k 1 after the penalty
+    BOOST_TEST(sampled.next(logits, std::vector<std::int64_t>{0}) == 2);
+}
+
 BOOST_AUTO_TEST_CASE(sampling_is_deterministic_per_seed) {
     vl::cpu::executor cpu{2};
     const vl::tensor ids = prompt("text.input_ids");
@@ -147,6 +174,9 @@ BOOST_AUTO_TEST_CASE(sampler_validation) {
     bad({1.0, 0, 1.5, 0, false}, "top_p must be");
     bad({1.0, 0, std::nan(""), 0, false}, "top_p must be");
     bad({1.0, 0, 0.0, 0, true}, "top_p must be");  // validated even when greedy
+    bad({1.0, 0, 1.0, 0, true, 0.0}, "repetition_penalty must be");
+    bad({1.0, 0, 1.0, 0, true, -1.0}, "repetition_penalty must be");
+    bad({1.0, 0, 1.0, 0, true, INFINITY}, "repetition_penalty must be");
 }
 
 BOOST_AUTO_TEST_CASE(sampler_non_finite_logits) {

@@ -59,6 +59,8 @@ struct executor {
     }
     std::size_t arena_bytes() const { return arena_ ? arena_->bytes() : 0; }
     tensor make_tensor(std::span<const index_t> shape, dtype t) const { return empty_device(dims(shape.begin(), shape.end()), t); }
+    // A host copy of a result (after the work queued on `stream`), for code written for any executor.
+    tensor to_host(const tensor& t) const { return cuda::to_host(t, stream); }
     // Waits for the queued work; a failed kernel surfaces here as a vl::backend_error.
     void finish() { VL_CUDA_CHECK(cudaStreamSynchronize(stream)); }
 

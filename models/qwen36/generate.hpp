@@ -15,7 +15,9 @@
 // sequence index p has position p + rope_delta on all three axes. Stops after an eos id (which is
 // returned, as HF does) or max_new_tokens.
 //
-// Sampling (HF's logits processors, in HF's order): temperature (logits / T), top-k (keep logits ≥ the
+// Sampling (HF's logits processors, in HF's order): the repetition penalty (for every distinct id of the
+// prompt and the tokens generated so far, a logit s becomes s / penalty if s > 0, s · penalty otherwise; in
+// f32, also before greedy), temperature (logits / T), top-k (keep logits ≥ the
 // k-th largest; ties kept), top-p (sort ascending, drop tokens whose ascending cumulative probability is
 // ≤ 1 − top_p; the most likely token is always kept), softmax, one draw from a std::mt19937_64 seeded with
 // `seed` (u = the top 53 bits / 2^53; the first token whose cumulative probability exceeds u·Σ). All in
@@ -26,7 +28,6 @@
 // −Inf is a masked token (never chosen); all −Inf is an error.
 #pragma once
 
-#include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/error.hpp>
 #include <vlgraph/models/qwen36/config.hpp>
 #include <vlgraph/models/qwen36/language.hpp>
@@ -59,7 +60,8 @@ struct sampling_options {
     std::int64_t top_k = 0;    // 0 disables; negative is an error; larger than the vocabulary = all
     double top_p = 1.0;        // in (0, 1]; 1 disables
     std::uint64_t seed = 0;
-    bool greedy = true;  // argmax; the other fields are then only validated
+    bool greedy = true;  // argmax after the repetition penalty; temperature, top-k and top-p are then only validated
+    double repetition_penalty = 1.0;  // > 0; 1 disables
 
     // Throws vl::config_error naming the bad field.
     void validate() const {
@@ -67,6 +69,8 @@ struct sampling_options {
             throw config_error("sampling: temperature must be a finite number >= 0, got " + std::to_string(temperature));
         if (top_k < 0) throw config_error("sampling: top_k must be >= 0 (0 disables it), got " + std::to_string(top_k));
         if (!(top_p > 0 && top_p <= 1)) throw config_error("sampling: top_p must be in (0, 1], got " + std::to_string(top_p));
+        if (!(repetition_penalty > 0) || std::isinf(repetition_penalty))
+            throw config_error("sampling: repetition_penalty must be a finite number > 0 (1 disables it), got " + std::to_string(repetition_penalty));
     }
 
     // generation_config.json's defaults (do_sample false → greedy).
@@ -75,6 +79,7 @@ struct sampling_options {
         s.temperature = g.temperature;
         s.top_k = g.top_k;
         s.top_p = g.top_p;
+        s.repetition_penalty = g.repetition_penalty;
         s.seed = seed;
         s.greedy = !g.do_sample;
         return s;
@@ -85,10 +90,16 @@ class sampler {
 public:
     explicit sampler(const sampling_options& o) : options_(o), rng_(o.seed) { options_.validate(); }
 
-    // The next token from one row of logits.
-    std::int32_t next(std::span<const float> logits) {
+    // The next token from one row of logits; `context` holds the ids so far (prompt and generated tokens),
+    // which the repetition penalty acts on.
+    std::int32_t next(std::span<const float> logits, std::span<const std::int64_t> context = {}) {
         if (logits.empty()) throw shape_error("sampler: empty logits");
         check_finite(logits);
+        std::vector<float> penalised;
+        if (options_.repetition_penalty != 1 && !context.empty()) {
+            penalised = penalise(logits, context, static_cast<float>(options_.repetition_penalty));
+            logits = penalised;
+        }
         if (options_.greedy || options_.temperature == 0) return argmax(logits);
         return draw(logits);
     }
@@ -112,6 +123,20 @@ private:
             if (v != -std::numeric_limits<float>::infinity()) any_finite = true;
         }
         if (!any_finite) throw error("sampler: every logit is -Inf (no token can be chosen)");
+    }
+
+    // HF's RepetitionPenaltyLogitsProcessor: gather, where(s < 0, s · p, s / p), scatter — once per distinct id
+    // (ids outside the vocabulary have no logit to penalise: ignored).
+    static std::vector<float> penalise(std::span<const float> logits, std::span<const std::int64_t> context, float penalty) {
+        std::vector<float> out(logits.begin(), logits.end());
+        std::vector<bool> seen(out.size(), false);
+        for (const std::int64_t id : context) {
+            if (id < 0 || static_cast<std::size_t>(id) >= out.size() || seen[static_cast<std::size_t>(id)]) continue;
+            seen[static_cast<std::size_t>(id)] = true;
+            float& v = out[static_cast<std::size_t>(id)];
+            v = v < 0 ? v * penalty : v / penalty;
+        }
+        return out;
     }
 
     std::int32_t draw(std::span<const float> logits) {
@@ -226,16 +251,18 @@ generation_result generate(const language_weights& w, const tensor& input_ids, c
 
     auto t0 = clock::now();
     const rope_index rope = get_rope_index(ids, image_grids, {}, w.config);
-    model_cache cache = model_cache::empty(c);
+    model_cache cache = model_cache::empty(c, exec);
     const tensor embeds = embed_prompt(w, ids_t, image_embeds, exec);
     language_output out = language_forward(w, embeds, rope.position_ids, cache, exec);
 
+    std::vector<std::int64_t> context(ids.begin(), ids.end());  // prompt + generated, for the repetition penalty
     auto emit = [&](const tensor& logits) -> bool {  // samples, reports; true = stop
-        const tensor row = logits.to(dtype::f32).contiguous();
+        const tensor row = exec.to_host(logits).to(dtype::f32).contiguous();
         const std::span<const float> v{row.data<float>(), static_cast<std::size_t>(row.numel())};
-        const std::int32_t id = pick.next(v);
+        const std::int32_t id = pick.next(v, context);
         if (options.keep_step_logits) res.step_logits.emplace_back(v.begin(), v.end());
         res.tokens.push_back(id);
+        context.push_back(id);
         if (on_token) on_token({id, text_out ? text_out->push(id) : std::string(), static_cast<index_t>(res.tokens.size() - 1)});
         if (std::find(options.eos_token_ids.begin(), options.eos_token_ids.end(), std::int64_t{id}) != options.eos_token_ids.end()) {
             res.stopped_at_eos = true;

@@ -5,7 +5,7 @@
 //     vl::cpu::executor cpu{8};
 //     auto r = vl::qwen36::get_rope_index(ids, image_grids, {}, w.config);            // rope_index.hpp
 //     auto embeds = vl::qwen36::embed_prompt(w, input_ids, image_embeds, cpu);        // [L, D]
-//     auto cache = vl::qwen36::model_cache::empty(w.config.text);
+//     auto cache = vl::qwen36::model_cache::empty(w.config.text, cpu);
 //     auto out = vl::qwen36::language_forward(w, embeds, r.position_ids, cache, cpu);  // out.logits: [1, V]
 //
 // Notation: D = hidden_size, V = vocab_size, I = intermediate_size; full attention: H query heads, Hkv
@@ -70,6 +70,25 @@ struct model_cache {
                 l.recurrent_state = tensor::empty({c.linear_num_value_heads, c.linear_key_head_dim, c.linear_value_head_dim}, dtype::f32);
             }
             cache.layers.push_back(std::move(l));
+        }
+        return cache;
+    }
+
+    // The same in the executor's memory: the conv windows in its compute type (what the layer's projection
+    // yields, as HF keeps them in the model dtype), the recurrent states in f32 whatever the executor.
+    template <class Executor>
+    static model_cache empty(const text_config& c, Executor& exec) {
+        model_cache cache = empty(c);
+        if constexpr (Executor::space != memory_space::host) {
+            for (layer_cache& l : cache.layers) {
+                if (!l.conv_state.defined()) continue;
+                tensor conv = exec.make_tensor(l.conv_state.shape(), dtype_of_v<typename Executor::compute_type>);
+                vl::eval_into(vl::input<2>(l.conv_state), exec, conv);  // uploads the zeros
+                tensor state = exec.make_tensor(l.recurrent_state.shape(), dtype::f32);
+                vl::eval_into(vl::input<3>(l.recurrent_state), exec, state);
+                l.conv_state = std::move(conv);
+                l.recurrent_state = std::move(state);
+            }
         }
         return cache;
     }
@@ -288,6 +307,9 @@ language_output language_forward(const language_weights& w, const tensor& embeds
         throw shape_error("language_forward: position_ids must be [3, " + std::to_string(n) + "], got " + to_string(position_ids.shape()));
     if (cache.layers.size() != w.layers.size())
         throw shape_error("language_forward: the cache has " + std::to_string(cache.layers.size()) + " layers, the model " + std::to_string(w.layers.size()));
+    if (cache.length + n > c.max_position_embeddings)
+        throw config_error("language_forward: " + std::to_string(cache.length) + " cached + " + std::to_string(n) + " new positions exceed the context (max_position_embeddings " +
+                           std::to_string(c.max_position_embeddings) + ")");
     if (options.logits_positions < 0 || options.logits_positions > n)
         throw shape_error("language_forward: logits for " + std::to_string(options.logits_positions) + " positions of " + std::to_string(n));
 
@@ -313,6 +335,16 @@ language_output language_forward(const language_weights& w, const tensor& embeds
     auto last = vl::slice(vl::input<2>(out.last_hidden_state), 0, n - options.logits_positions, n);  // [n_logits, D]
     out.logits = vl::eval(vl::name("logits", vl::linear(last, vl::input<2>(w.lm_head))), exec);      // [n_logits, V]
     return out;
+}
+
+// The logits of every position of a prompt, from a fresh cache (HF: model(input_ids, pixel_values, ...).logits):
+// [L, V] in the executor's memory. input_ids: integer [L] on the host; image_embeds and position_ids as for
+// embed_prompt and language_forward.
+template <class Executor>
+tensor prompt_logits(const language_weights& w, const tensor& input_ids, const tensor& image_embeds, const tensor& position_ids, Executor& exec) {
+    model_cache cache = model_cache::empty(w.config.text, exec);
+    const tensor embeds = embed_prompt(w, input_ids, image_embeds, exec);  // [L, D]
+    return language_forward(w, embeds, position_ids, cache, exec, {.logits_positions = input_ids.extent(0)}).logits;
 }
 
 }  // namespace vl::qwen36

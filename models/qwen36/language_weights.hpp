@@ -61,6 +61,29 @@ struct language_weights {
     tensor norm;     // [D], final norm, (1 + w)
     tensor lm_head;  // [V, D]
 
+    // The same weights with f applied to every tensor, e.g. uploading them to a device:
+    //   w.map([](const tensor& t) { return vl::cuda::to_device(t, dtype::bf16); })
+    template <class F>
+    language_weights map(F&& f) const {
+        language_weights w;
+        w.config = config;
+        w.embed_tokens = f(embed_tokens);
+        for (const decoder_layer_weights& l : layers) {
+            decoder_layer_weights m{f(l.input_layernorm), f(l.post_attention_layernorm), {}, f(l.gate_proj), f(l.up_proj), f(l.down_proj)};
+            if (const auto* a = std::get_if<attention_weights>(&l.mixer))
+                m.mixer = attention_weights{f(a->q_proj), f(a->k_proj), f(a->v_proj), f(a->o_proj), f(a->q_norm), f(a->k_norm)};
+            else {
+                const auto& d = std::get<delta_net_weights>(l.mixer);
+                m.mixer = delta_net_weights{f(d.in_proj_qkv), f(d.in_proj_z), f(d.in_proj_b), f(d.in_proj_a), f(d.conv_weight),
+                                            f(d.A_log),       f(d.dt_bias),   f(d.norm),      f(d.out_proj)};
+            }
+            w.layers.push_back(std::move(m));
+        }
+        w.norm = f(norm);
+        w.lm_head = f(lm_head);
+        return w;
+    }
+
     // The language tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
     // converted to `as`. A mismatch is a vl::format_error listing every problem.
     static language_weights load(const checkpoint& ck, const model_config& config, dtype as) {
