@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled tiny checkpoint: installs what is missing, builds the
-# vlgraph program, validates the checkpoint and encodes the bundled sample image.
+# vlgraph program, validates the checkpoint, encodes the bundled sample image and
+# generates text about it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -132,6 +132,8 @@ BOOST_AUTO_TEST_CASE(usage_errors) {
 // ---------------------------------------------------------------------------
 #include <vlgraph/compare.hpp>
 
+#include "lm_goldens.hpp"
+
 namespace {
 fs::path data(const std::string& p) { return fs::path(VLGRAPH_TEST_DATA) / p; }
 struct temp_file {
@@ -211,6 +213,100 @@ BOOST_AUTO_TEST_CASE(generate_refuses_bad_requests) {
     const std::string pre = "generate --model " + data("tiny-qwen36").string() + " --prompt hi";
     BOOST_TEST(run_cli(pre + " --top-p 1.5").status == 2);
     BOOST_TEST(run_cli(pre + " --temperature nan").status == 2);
+    BOOST_TEST(run_cli(pre + " --repetition-penalty 0").status == 2);
     expect_failure(run_cli(pre + " --max-new-tokens 100000"), {"max_position_embeddings"});
     expect_failure(run_cli(pre + " --image http://127.0.0.1/a.png"), {"not fetched"});
+}
+
+// ---------------------------------------------------------------------------
+// logits: the prefill logits of a prompt.
+// ---------------------------------------------------------------------------
+namespace {
+// An "input_ids" file for --input-ids.
+struct ids_file {
+    fs::path path = fs::temp_directory_path() / ("vlgraph_cli_ids_" + std::to_string(::getpid()) + ".safetensors");
+    explicit ids_file(const vl::tensor& ids, const std::string& name = "input_ids") { vl::save_safetensors(path, {{name, ids}}); }
+    ~ids_file() { fs::remove(path); }
+};
+}  // namespace
+
+// HF's 181-token text prompt (two 64-token chunks and a tail): position ids exact, logits within 1e-4.
+BOOST_AUTO_TEST_CASE(logits_of_input_ids_match_hf) {
+    const ids_file ids(vl::test::prompt_tensor("text.input_ids").reshape({1, 181}));  // [1, L] as HF's batch of one
+    temp_file out;
+    const run_result r = run_cli("logits --model " + data("tiny-qwen36").string() + " --input-ids " + ids.path.string() + " --out " + out.path.string());
+    BOOST_TEST_REQUIRE(r.status == 0, r.output);
+    const auto got = vl::safetensors_file::open(out.path);
+    BOOST_TEST((got.get("input_ids").type() == vl::dtype::i64));
+    BOOST_TEST(vl::compare(got.get("input_ids"), vl::test::prompt_tensor("text.input_ids")).max_abs == 0.0);
+    BOOST_TEST((got.get("position_ids").type() == vl::dtype::i64));
+    BOOST_TEST(vl::compare(got.get("position_ids"), vl::test::prompt_tensor("text.position_ids")).max_abs == 0.0);
+    const vl::tensor logits = got.get("logits");
+    BOOST_TEST_REQUIRE(logits.shape() == (vl::dims{181, 2048}));
+    const vl::error_stats e = vl::compare(logits.slice(0, 181 - 32, 181), vl::test::lm_tensor("text.logits_tail"));
+    BOOST_TEST_MESSAGE("logits --input-ids vs HF, last 32 positions: max rel " << e.max_rel);
+    BOOST_TEST(e.max_rel <= 1e-4);
+}
+
+// A chat prompt with an image: the image tokens get 3-D positions (rows T, H, W differ there), and the
+// result is that of the same ids given as text — minus the image, which --input-ids cannot supply.
+BOOST_AUTO_TEST_CASE(logits_of_an_image_prompt) {
+    temp_file out;
+    const run_result r = run_cli("logits --model " + data("tiny-qwen36").string() + " --image " + data("images/img_c_125x94.png").string() +
+                                 " --prompt 'Describe this image.' --no-think --out " + out.path.string());
+    BOOST_TEST_REQUIRE(r.status == 0, r.output);
+    BOOST_TEST(r.output.find("1 images") != std::string::npos, r.output);
+    const auto got = vl::safetensors_file::open(out.path);
+    const vl::tensor ids = got.get("input_ids"), pos = got.get("position_ids");
+    const vl::index_t n = ids.numel();
+    BOOST_TEST(got.get("logits").shape() == (vl::dims{n, 2048}));
+    const std::int64_t* id = ids.data<std::int64_t>();
+    const std::int64_t* p = pos.data<std::int64_t>();
+    int image_tokens = 0, spatial = 0;
+    for (vl::index_t t = 0; t < n; ++t) {
+        image_tokens += id[t] == 2027;
+        spatial += p[t] != p[n + t] || p[t] != p[2 * n + t];
+    }
+    BOOST_TEST(image_tokens == 12);  // 128x96 resized, 2x2 merge of 16-pixel patches
+    BOOST_TEST(spatial > 0);
+    BOOST_TEST(p[n - 1] < n - 1);  // the 4x3 image spans fewer positions than tokens
+
+    // Without the image its tokens cannot be filled: a clear error.
+    const ids_file same(ids);
+    expect_failure(run_cli("logits --model " + data("tiny-qwen36").string() + " --input-ids " + same.path.string() + " --out " + out.path.string()),
+                   {"image tokens"});
+}
+
+BOOST_AUTO_TEST_CASE(logits_refuses_bad_requests) {
+    const std::string pre = "logits --model " + data("tiny-qwen36").string();
+    temp_file out;
+    const std::string to = " --out " + out.path.string();
+    BOOST_TEST(run_cli(pre + to).status == 2);                         // neither --prompt nor --input-ids
+    BOOST_TEST(run_cli(pre + " --prompt hi" + " --backend tpu" + to).status == 2);
+    {
+        const ids_file ids(vl::tensor::from(std::vector<std::int64_t>{1, 2}, {2}));
+        BOOST_TEST(run_cli(pre + " --prompt hi --input-ids " + ids.path.string() + to).status == 2);  // both
+        BOOST_TEST(run_cli(pre + " --input-ids " + ids.path.string() + " --image x.png" + to).status == 2);
+    }
+    {
+        const ids_file ids(vl::tensor::from(std::vector<float>{1, 2}, {2}));
+        expect_failure(run_cli(pre + " --input-ids " + ids.path.string() + to), {"input_ids must be an integer tensor"});
+    }
+    {
+        const ids_file ids(vl::tensor::from(std::vector<std::int64_t>{1, 2}, {2}), "tokens");
+        expect_failure(run_cli(pre + " --input-ids " + ids.path.string() + to), {"no tensor named input_ids"});
+    }
+    {
+        const ids_file ids(vl::tensor::from(std::vector<std::int64_t>{1, 2, 3, 4}, {2, 2}));
+        expect_failure(run_cli(pre + " --input-ids " + ids.path.string() + to), {"[L] or [1, L]"});
+    }
+    {
+        const ids_file ids(vl::tensor::from(std::vector<std::int64_t>{1, 2048}, {2}));  // one past the vocabulary
+        expect_failure(run_cli(pre + " --input-ids " + ids.path.string() + to), {"2048"});
+    }
+    {
+        const ids_file ids(vl::tensor::from(std::vector<std::int64_t>(4097, 5), {4097}));  // max_position_embeddings 4096
+        expect_failure(run_cli(pre + " --input-ids " + ids.path.string() + to), {"max_position_embeddings 4096"});
+    }
+    expect_failure(run_cli(pre + " --input-ids /nonexistent/ids.safetensors" + to), {"/nonexistent/ids.safetensors"});
 }

@@ -5,6 +5,10 @@
 
 #include <vlgraph/error.hpp>
 
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -51,9 +55,42 @@ public:
         return v.empty() ? std::string() : v[0];
     }
 
+    // --name as an integer in [lo, hi].
+    long long integer(const std::string& name, long long lo, long long hi) const {
+        const std::string t = one(name);
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(t.c_str(), &end, 10);
+        if (t.empty() || *end || errno || v < lo || v > hi)
+            throw usage_error("--" + name + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + t + "'");
+        return v;
+    }
+    // --name as a finite number.
+    double real(const std::string& name) const {
+        const std::string t = one(name);
+        char* end = nullptr;
+        const double v = std::strtod(t.c_str(), &end);
+        if (t.empty() || *end || !std::isfinite(v)) throw usage_error("--" + name + " must be a finite number, got '" + t + "'");
+        return v;
+    }
+    // --threads N (1..1024), 0 (all hardware threads) when absent.
+    int threads() const { return has("threads") ? static_cast<int>(integer("threads", 1, 1024)) : 0; }
+    // --backend cpu|cuda (default cpu); cuda only in a program built with the CUDA backend.
+    std::string backend(bool cuda_built) const {
+        const std::string b = has("backend") ? one("backend") : "cpu";
+        if (b != "cpu" && b != "cuda") throw usage_error("--backend must be cpu or cuda, got '" + b + "'");
+        if (b == "cuda" && !cuda_built) throw usage_error("--backend cuda: this vlgraph program was built without the CUDA backend");
+        return b;
+    }
+
 private:
     std::map<std::string, std::vector<std::string>> values_;
     std::set<std::string> flags_;
 };
+
+// Seconds since t0, for the timings the subcommands report.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 }  // namespace vlcli

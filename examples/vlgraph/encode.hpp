@@ -18,19 +18,15 @@
 #include <vlgraph/models/qwen36/vision_weights.hpp>
 
 #if VLGRAPH_CLI_CUDA
-#include "vision_cuda.hpp"
+#include "on_cuda.hpp"
 #endif
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 
 namespace vlcli {
 
 namespace detail {
-inline double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 // A short label for an image source: data URLs are not echoed whole.
 inline std::string source_label(const std::string& s) { return s.rfind("data:", 0) == 0 ? "data URL (" + std::to_string(s.size()) + " chars)" : s; }
 }  // namespace detail
@@ -40,18 +36,9 @@ inline int encode(const args& a) {
     using clock = std::chrono::steady_clock;
     const std::filesystem::path dir = a.required("model");
     const std::string out_path = a.required("out");
-    const std::string backend = a.has("backend") ? a.one("backend") : "cpu";
-    if (backend != "cpu" && backend != "cuda") throw usage_error("--backend must be cpu or cuda, got '" + backend + "'");
-    if (backend == "cuda" && !VLGRAPH_CLI_CUDA) throw usage_error("--backend cuda: this vlgraph program was built without the CUDA backend");
+    const std::string backend = a.backend(VLGRAPH_CLI_CUDA);
     if (a.has("image") == a.has("pixel-values")) throw usage_error("give either --image (one or more) or --pixel-values");
-    int threads = 0;
-    if (a.has("threads")) {
-        const std::string t = a.one("threads");
-        char* end = nullptr;
-        const long v = std::strtol(t.c_str(), &end, 10);
-        if (t.empty() || *end || v < 1 || v > 1024) throw usage_error("--threads must be an integer in 1..1024, got '" + t + "'");
-        threads = static_cast<int>(v);
-    }
+    const int threads = a.threads();
 
     const q::model_config cfg = q::load_config(dir);
     auto t0 = clock::now();
@@ -79,11 +66,11 @@ inline int encode(const args& a) {
         for (std::size_t i = 0; i < grids.size(); ++i)
             std::printf("image %zu  grid %ldx%ldx%ld, %ld tokens\n", i, long(grids[i].t), long(grids[i].h), long(grids[i].w),
                         long(grids[i].t * grids[i].h * grids[i].w / (cfg.vision.spatial_merge_size * cfg.vision.spatial_merge_size)));
-    const double t_pre = detail::seconds_since(t0);
+    const double t_pre = seconds_since(t0);
 
     t0 = clock::now();
     const q::vision_weights w = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);
-    const double t_load = detail::seconds_since(t0);
+    const double t_load = seconds_since(t0);
 
     t0 = clock::now();
     q::vision_output out;
@@ -99,7 +86,7 @@ inline int encode(const args& a) {
         out = q::vision_forward(w, pixel_values, grids, cpu);
         where = "cpu, " + std::to_string(cpu.threads()) + " threads";
     }
-    const double t_vision = detail::seconds_since(t0);
+    const double t_vision = seconds_since(t0);
 
     vl::save_safetensors(out_path, {{"pixel_values", pixel_values}, {"image_grid_thw", grid_thw}, {"image_embeds", out.image_embeds}});
     std::printf("image_embeds %s -> %s\n", vl::to_string(out.image_embeds.shape()).c_str(), out_path.c_str());

@@ -4,11 +4,13 @@
 //   vlgraph inspect --model DIR [--scan-nonfinite]
 //   vlgraph encode --model DIR (--image PATH_OR_DATA_URI ... | --pixel-values IN) --out OUT [--threads N]
 //   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [options]
+//   vlgraph logits --model DIR (--prompt TEXT [--image ...] | --input-ids IDS) --out OUT [options]
 //   vlgraph tokenize --model DIR --text TEXT
 #include "args.hpp"
 #include "encode.hpp"
 #include "generate.hpp"
 #include "inspect.hpp"
+#include "logits.hpp"
 #include "tokenize.hpp"
 
 #include <cstdio>
@@ -34,15 +36,24 @@ usage:
       --pixel-values skips preprocessing (tensors pixel_values, image_grid_thw).
       --backend cuda: bf16 weights on the GPU (programs built with nvcc only).
   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [--system TEXT]
-                   [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-                   [--greedy] [--no-think] [--threads N]
-      Chat with the model on the CPU (f32): one user turn (the images, then the
-      prompt), rendered with the checkpoint's chat template. Sampling defaults
-      come from generation_config.json (temperature, top_k, top_p, do_sample);
+                   [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
+                   [--repetition-penalty R] [--seed S] [--greedy] [--no-think]
+                   [--backend cpu|cuda] [--threads N]
+      Chat with the model: one user turn (the images, then the prompt), rendered
+      with the checkpoint's chat template. Sampling defaults come from
+      generation_config.json (temperature, top_k, top_p, repetition_penalty,
+      do_sample);
       --temperature 0 or --greedy is greedy; --seed (default 0) makes sampling
       reproducible. Stops at an eos id or after --max-new-tokens (default
       generation_config's max_new_tokens, else 512). --no-think closes the
       <think> block. Text streams to stdout; counts and timings go to stderr.
+      CPU: f32; --backend cuda: bf16 weights on the GPU.
+  vlgraph logits --model DIR (--prompt TEXT [--image ...] [--system TEXT] [--no-think]
+                              | --input-ids IDS.safetensors)
+                 --out OUT.safetensors [--backend cpu|cuda] [--threads N]
+      The prefill of one prompt: write input_ids (i64 [L]), position_ids
+      (i64 [3, L]) and logits (f32 [L, vocab]). --prompt builds the chat prompt
+      of generate; --input-ids reads an integer tensor "input_ids" ([L] or [1, L]).
   vlgraph tokenize --model DIR --text TEXT
       Print the token ids of TEXT (space-separated; no special tokens added).
   vlgraph --help
@@ -63,8 +74,12 @@ int main(int argc, char** argv) {
         if (command == "encode") return vlcli::encode(vlcli::args(argc, argv, 2, {"model", "image", "pixel-values", "out", "backend", "threads"}, {}));
         if (command == "generate")
             return vlcli::generate(vlcli::args(argc, argv, 2,
-                                               {"model", "image", "prompt", "system", "max-new-tokens", "temperature", "top-k", "top-p", "seed", "threads"},
+                                               {"model", "image", "prompt", "system", "max-new-tokens", "temperature", "top-k", "top-p",
+                                                "repetition-penalty", "seed", "backend", "threads"},
                                                {"no-think", "greedy"}));
+        if (command == "logits")
+            return vlcli::logits(
+                vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "out", "backend", "threads"}, {"no-think"}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");
     } catch (const vlcli::usage_error& e) {

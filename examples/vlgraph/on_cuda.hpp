@@ -1,0 +1,29 @@
+// examples/vlgraph/on_cuda.hpp — the model on the CUDA backend, for `--backend cuda` of `vlgraph encode`,
+// `generate` and `logits`. Defined in on_cuda.cu, which is compiled (by nvcc) into the program only when
+// the CUDA backend is built; the rest of the program stays plain C++.
+//
+// bf16 weights and intermediates on the GPU, f32 arithmetic (and an f32 delta-rule state); results come
+// back as host tensors.
+#pragma once
+
+#include <vlgraph/models/qwen36/generate.hpp>
+#include <vlgraph/models/qwen36/language_weights.hpp>
+#include <vlgraph/models/qwen36/vision.hpp>
+#include <vlgraph/models/qwen36/vision_weights.hpp>
+
+namespace vlcli {
+
+// The vision tower; image_embeds and last_hidden_state come back as f32.
+vl::qwen36::vision_output vision_on_cuda(const vl::qwen36::vision_weights& host_weights, const vl::tensor& pixel_values,
+                                         std::span<const vl::qwen36::grid_thw> grids);
+
+// qwen36::prompt_logits; the logits come back as f32 [L, V].
+vl::tensor prompt_logits_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::tensor& input_ids, const vl::tensor& image_embeds,
+                                 const vl::tensor& position_ids);
+
+// qwen36::generate.
+vl::qwen36::generation_result generate_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::tensor& input_ids,
+                                               const vl::tensor& image_embeds, std::span<const vl::qwen36::grid_thw> grids,
+                                               const vl::qwen36::generate_options& options, const vl::qwen36::token_callback& on_token);
+
+}  // namespace vlcli
