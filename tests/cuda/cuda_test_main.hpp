@@ -48,12 +48,40 @@ inline void check_close(const std::string& what, const tensor& got, const tensor
     }
 }
 
-inline int run_cuda_tests(int argc, char** argv, bool (*init)()) {
+// A test case named as its function, for add_tests below.
+#define VL_CUDA_TEST_CASE(fn) boost::unit_test::make_test_case(&fn, #fn, __FILE__, __LINE__)
+
+// main() of a CUDA test: exit 77 without a device, else Boost.Test with the master suite `name` holding what
+// add_tests adds.
+inline int run_cuda_tests(int argc, char** argv, const char* name, void (*add_tests)(boost::unit_test::test_suite& master)) {
     if (!vl::cuda::available()) {
         std::puts("no CUDA device: skipping");
         return 77;
     }
-    return boost::unit_test::unit_test_main(init, argc, argv);
+    static const char* suite_name = nullptr;  // Boost's init hook is a plain function pointer: no captures
+    static void (*add)(boost::unit_test::test_suite&) = nullptr;
+    suite_name = name;
+    add = add_tests;
+    return boost::unit_test::unit_test_main(
+        [] {
+            boost::unit_test::test_suite& master = boost::unit_test::framework::master_test_suite();
+            master.p_name.value = suite_name;
+            add(master);
+            return true;
+        },
+        argc, argv);
+}
+
+// The same for a test with one suite per executor dtype: suite<float>("f32") and suite<bf16>("bf16").
+using dtype_suite = boost::unit_test::test_suite* (*)(const char* name);
+inline int run_cuda_tests(int argc, char** argv, const char* name, dtype_suite f32, dtype_suite bf16) {
+    static dtype_suite suites[2];
+    suites[0] = f32;
+    suites[1] = bf16;
+    return run_cuda_tests(argc, argv, name, [](boost::unit_test::test_suite& master) {
+        master.add(suites[0]("f32"));
+        master.add(suites[1]("bf16"));
+    });
 }
 
 }  // namespace vl::test

@@ -135,16 +135,12 @@ void bf16_checkpoint_steps_and_generate() {
     BOOST_TEST(r.stats.image_tokens == p.image_embeds.extent(0));
 }
 
-bool init_tests() {
-    namespace utf = boost::unit_test;
-    auto& master = utf::framework::master_test_suite();
-    master.p_name.value = "cuda_language";
-    master.add(utf::make_test_case(&two_image_prompt_and_decode_f32_match_hf_and_cpu, "two_image_prompt_and_decode_f32_match_hf_and_cpu", __FILE__, __LINE__));
-    master.add(utf::make_test_case(&split_text_prompt_f32_equals_one_pass, "split_text_prompt_f32_equals_one_pass", __FILE__, __LINE__));
-    master.add(utf::make_test_case(&bf16_checkpoint_steps_and_generate, "bf16_checkpoint_steps_and_generate", __FILE__, __LINE__));
-    return true;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) { return vl::test::run_cuda_tests(argc, argv, &init_tests); }
+int main(int argc, char** argv) {
+    return vl::test::run_cuda_tests(argc, argv, "cuda_language", [](boost::unit_test::test_suite& all) {
+        all.add(VL_CUDA_TEST_CASE(two_image_prompt_and_decode_f32_match_hf_and_cpu));
+        all.add(VL_CUDA_TEST_CASE(split_text_prompt_f32_equals_one_pass));
+        all.add(VL_CUDA_TEST_CASE(bf16_checkpoint_steps_and_generate));
+    });
+}

@@ -158,14 +158,6 @@ boost::unit_test::test_suite* suite(const char* name) {
     return s;
 }
 
-bool init_tests() {
-    auto& master = boost::unit_test::framework::master_test_suite();
-    master.p_name.value = "cuda_ops";
-    master.add(suite<float>("f32"));
-    master.add(suite<bf16>("bf16"));
-    return true;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) { return vl::test::run_cuda_tests(argc, argv, &init_tests); }
+int main(int argc, char** argv) { return vl::test::run_cuda_tests(argc, argv, "cuda_ops", &suite<float>, &suite<vl::bf16>); }

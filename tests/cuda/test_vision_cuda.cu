@@ -123,16 +123,12 @@ void bf16_executor_with_bf16_checkpoint() {
     BOOST_TEST(rel_error(out.image_embeds, "ab.pooler_output") <= bf16_vs_hf_tolerance);
 }
 
-bool init_tests() {
-    namespace utf = boost::unit_test;
-    auto& master = utf::framework::master_test_suite();
-    master.p_name.value = "cuda_vision";
-    master.add(utf::make_test_case(&images_a_and_b_f32_match_hf_and_cpu, "images_a_and_b_f32_match_hf_and_cpu", __FILE__, __LINE__));
-    master.add(utf::make_test_case(&image_c_f32_device_weights_matches_hf, "image_c_f32_device_weights_matches_hf", __FILE__, __LINE__));
-    master.add(utf::make_test_case(&bf16_executor_with_bf16_checkpoint, "bf16_executor_with_bf16_checkpoint", __FILE__, __LINE__));
-    return true;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) { return vl::test::run_cuda_tests(argc, argv, &init_tests); }
+int main(int argc, char** argv) {
+    return vl::test::run_cuda_tests(argc, argv, "cuda_vision", [](boost::unit_test::test_suite& all) {
+        all.add(VL_CUDA_TEST_CASE(images_a_and_b_f32_match_hf_and_cpu));
+        all.add(VL_CUDA_TEST_CASE(image_c_f32_device_weights_matches_hf));
+        all.add(VL_CUDA_TEST_CASE(bf16_executor_with_bf16_checkpoint));
+    });
+}
