@@ -227,6 +227,9 @@ BOOST_AUTO_TEST_CASE(split_prefill_equals_one_pass) {
         if (b == 181) logits = out.logits;
     }
     BOOST_TEST(cache.length == 181);
+    // The key/value buffers grew 1.5× at a time: 50 -> 75 -> 128 -> 192 rows; keys and values view the first 181.
+    BOOST_TEST(cache.layers[3].key_store.extent(0) == 192);
+    BOOST_TEST(vl::to_string(cache.layers[3].keys.shape()) == "[181, 2, 64]");
     BOOST_TEST(rel_error(logits, whole.out.logits, "split logits vs one pass") <= 1e-5);
     for (std::size_t l = 0; l < 4; ++l) {
         const q36::layer_cache &got = cache.layers[l], &ref = whole.cache.layers[l];
@@ -239,6 +242,24 @@ BOOST_AUTO_TEST_CASE(split_prefill_equals_one_pass) {
             BOOST_TEST(rel_error(got.recurrent_state, ref.recurrent_state, at + " recurrent state") <= 1e-5);
         }
     }
+}
+
+// With room reserved, decode steps write into the same key/value buffers (no copy of the cache per step) and
+// give the same keys as one pass.
+BOOST_AUTO_TEST_CASE(reserved_kv_cache_stays_in_place) {
+    vl::cpu::executor cpu{2};
+    const vl::tensor embeds = q36::embed_prompt(weights(), prompt("text.input_ids"), {}, cpu);
+    const vl::tensor positions = prompt("text.position_ids");
+    q36::model_cache cache = q36::model_cache::empty(weights().config.text, cpu);
+    cache.reserve = 200;
+    (void)q36::language_forward(weights(), embeds.slice(0, 0, 170).contiguous(), positions.slice(1, 0, 170).contiguous(), cache, cpu);
+    const void* keys_at = cache.layers[3].key_store.raw_data();
+    for (index_t t = 170; t < 181; ++t)
+        (void)q36::language_forward(weights(), embeds.slice(0, t, t + 1).contiguous(), positions.slice(1, t, t + 1).contiguous(), cache, cpu);
+    BOOST_TEST(cache.layers[3].key_store.extent(0) == 200);
+    BOOST_TEST(cache.layers[3].key_store.raw_data() == keys_at);
+    BOOST_TEST(rel_error(cache.layers[3].keys, text_run().cache.layers[3].keys, "keys after 11 steps vs one pass") <= 1e-5);
+    BOOST_TEST(rel_error(cache.layers[3].values, text_run().cache.layers[3].values, "values after 11 steps vs one pass") <= 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(logits_bit_identical_for_1_and_2_threads) {
@@ -266,4 +287,7 @@ BOOST_AUTO_TEST_CASE(bad_inputs_are_errors) {
     vt::check_throws<vl::shape_error>([&] { q36::language_forward(weights(), embeds, q36::text_position_ids(0, 181), cache, cpu, {182, false}); },
                                       {"logits for 182 positions of 181"}, "too many logits");
     BOOST_TEST(cache.length == 0);
+    cache.length = 4000;  // max_position_embeddings 4096
+    vt::check_throws<vl::config_error>([&] { q36::language_forward(weights(), embeds, q36::text_position_ids(4000, 181), cache, cpu); },
+                                       {"4000 cached + 181 new positions exceed the context (max_position_embeddings 4096)"}, "past the context");
 }

@@ -252,6 +252,7 @@ generation_result generate(const language_weights& w, const tensor& input_ids, c
     auto t0 = clock::now();
     const rope_index rope = get_rope_index(ids, image_grids, {}, w.config);
     model_cache cache = model_cache::empty(c, exec);
+    cache.reserve = n + options.max_new_tokens;  // the keys and values never move while generating
     const tensor embeds = embed_prompt(w, ids_t, image_embeds, exec);
     language_output out = language_forward(w, embeds, rope.position_ids, cache, exec);
 

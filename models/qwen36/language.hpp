@@ -33,6 +33,7 @@
 #include <vlgraph/models/qwen36/vision.hpp>
 #include <vlgraph/vlgraph.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -53,11 +54,15 @@ struct layer_cache {
     tensor conv_state;       // [K−1, C]: the last K−1 inputs of the causal conv (zeros before the first token)
     tensor recurrent_state;  // f32 [Hv, Dk, Dv]: the delta-rule state S (zeros before the first token); updated in place
     tensor keys, values;     // [T, Hkv, hd]: post-norm, post-RoPE keys and the values of the T positions so far (undefined while T = 0)
+    // The buffers keys and values are the first T rows of ([capacity, Hkv, hd]): new positions are written
+    // after them, and a full buffer is replaced by one 1.5× larger, so decoding does not copy the cache per step.
+    tensor key_store, value_store;
 };
 
 struct model_cache {
     std::vector<layer_cache> layers;
     index_t length = 0;  // positions processed so far
+    index_t reserve = 0;  // positions to make room for when the keys are first stored (e.g. prompt + max_new_tokens)
 
     // The state of a new sequence: zero conv windows and recurrent states, no keys. Host tensors in f32 (the
     // recurrent state always f32, spec §10.11).
@@ -224,18 +229,28 @@ tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights&
     return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
 }
 
-// `past` ‖ `fresh` along the positions, or `fresh` alone for the first call.   [T, Hkv, hd]
+// `past` ‖ `fresh` along the positions: `fresh` is written into `store` after the `past` rows (a view of
+// store's first rows, or undefined), growing store when it is full; returns the view of all rows.
+//     store: [capacity, Hkv, hd],  fresh: [L, Hkv, hd]  ->  [past + L, Hkv, hd]
 template <floating_expression E, class Executor>
-tensor append_positions(const tensor& past, E fresh, Executor& exec) {
-    if (!past.defined()) return vl::eval(fresh, exec);
-    return vl::eval(vl::concat(0, vl::input<3>(past), std::move(fresh)), exec);
+tensor append_positions(tensor& store, const tensor& past, E fresh, index_t reserve, Executor& exec) {
+    const index_t used = past.defined() ? past.extent(0) : 0, need = used + fresh.shape()[0];
+    if (!store.defined() || store.extent(0) < need) {
+        const index_t capacity = std::max({need, reserve, store.defined() ? store.extent(0) + store.extent(0) / 2 : 0});
+        const dims shape{capacity, fresh.shape()[1], fresh.shape()[2]};
+        tensor grown = exec.make_tensor(shape, dtype_of_v<typename Executor::compute_type>);
+        if (used > 0) vl::eval_into(vl::input<3>(past), exec, grown.slice(0, 0, used));
+        store = std::move(grown);
+    }
+    vl::eval_into(std::move(fresh), exec, store.slice(0, used, need));
+    return store.slice(0, 0, need);
 }
 
 // A gated full-attention layer (spec §5.4) on hidden [L, D]; appends its keys and values to the cache.
 //     cos, sin: [L, 1, rd]
 template <class Executor>
 tensor attention_layer(const decoder_layer_weights& lw, const attention_weights& w, const text_config& c, const tensor& hidden, const rotary_tables& rope,
-                       layer_cache& cache, index_t past, const std::string& prefix, Executor& exec) {
+                       layer_cache& cache, index_t past, index_t reserve, const std::string& prefix, Executor& exec) {
     const index_t n = hidden.extent(0), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, hd = c.head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::string p = prefix + "self_attn.";
@@ -247,8 +262,8 @@ tensor attention_layer(const decoder_layer_weights& lw, const attention_weights&
     auto k = vl::name(p + "k_norm.out", vl::rms_norm(vl::reshape(k_proj, vl::shape_t<3>{n, kv_heads, hd}), vl::input<1>(w.k_norm), eps,
                                                      rms_weight::one_plus));                        // [L, Hkv, hd]
     auto v = vl::reshape(vl::name(p + "v_proj.out", vl::linear(x, vl::input<2>(w.v_proj))), vl::shape_t<3>{n, kv_heads, hd});  // [L, Hkv, hd]
-    cache.keys = append_positions(cache.keys, partial_rotary(k, cos, sin), exec);                   // [past + L, Hkv, hd]
-    cache.values = append_positions(cache.values, v, exec);                                         // [past + L, Hkv, hd]
+    cache.keys = append_positions(cache.key_store, cache.keys, partial_rotary(k, cos, sin), reserve, exec);  // [past + L, Hkv, hd]
+    cache.values = append_positions(cache.value_store, cache.values, v, reserve, exec);                    // [past + L, Hkv, hd]
 
     // q_proj rows are per head [query (hd) | gate (hd)] (spec §10.2)
     auto qg = vl::share(vl::reshape(vl::name(p + "q_proj.out", vl::linear(x, vl::input<2>(w.q_proj))), vl::shape_t<3>{n, heads, 2 * hd}));  // [L, H, 2hd]
@@ -325,7 +340,7 @@ language_output language_forward(const language_weights& w, const tensor& embeds
         if (const auto* gdn = std::get_if<delta_net_weights>(&lw.mixer))
             hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, exec);
         else
-            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, rope, cache.layers[i], cache.length, prefix, exec);
+            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, rope, cache.layers[i], cache.length, cache.reserve, prefix, exec);
         if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
     }
     cache.length += n;
