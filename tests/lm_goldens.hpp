@@ -4,8 +4,10 @@
 
 #include <vlgraph/io/safetensors.hpp>
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vl::test {
 
@@ -16,6 +18,12 @@ inline const vl::safetensors_file& golden_file(const std::string& file) {
     if (it == files.end()) it = files.emplace(file, vl::safetensors_file::open(std::string(VLGRAPH_TEST_DATA) + "/golden/" + file)).first;
     return it->second;
 }
+// The elements of an integer (or integral-valued) tensor as i64 values.
+inline std::vector<std::int64_t> ints(const vl::tensor& t) {
+    const vl::tensor c = t.to(vl::dtype::i64).contiguous();
+    return {c.data<std::int64_t>(), c.data<std::int64_t>() + c.numel()};
+}
+
 inline vl::tensor lm_tensor(const std::string& name) { return golden_file("lm.safetensors").load(name, vl::dtype::f32); }
 inline vl::tensor prompt_tensor(const std::string& name) { return golden_file("text_prompts.safetensors").load(name, vl::dtype::i64); }
 

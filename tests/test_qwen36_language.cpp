@@ -57,10 +57,7 @@ using vl::test::golden_file;
 vl::tensor lm(const std::string& name) { return vl::test::lm_tensor(name); }
 vl::tensor prompt(const std::string& name) { return vl::test::prompt_tensor(name); }
 
-std::vector<std::int64_t> ints(const vl::tensor& t) {
-    const vl::tensor c = t.to(vl::dtype::i64).contiguous();
-    return {c.data<std::int64_t>(), c.data<std::int64_t>() + c.numel()};
-}
+using vl::test::ints;
 
 const q36::language_weights& weights() {
     static const q36::language_weights w = q36::language_weights::load(tiny_f32, vl::dtype::f32);

@@ -10,6 +10,7 @@
 #define BOOST_TEST_MODULE qwen36_rope_index
 #include <boost/test/unit_test.hpp>
 
+#include "lm_goldens.hpp"
 #include "test_util.hpp"
 
 #include <vlgraph/io/safetensors.hpp>
@@ -38,10 +39,7 @@ vl::tensor golden(const std::string& file, const std::string& name) {
     return f.load(name, vl::dtype::i64);
 }
 
-std::vector<std::int64_t> ints(const vl::tensor& t) {
-    const vl::tensor c = t.to(vl::dtype::i64).contiguous();
-    return {c.data<std::int64_t>(), c.data<std::int64_t>() + c.numel()};
-}
+using vl::test::ints;
 
 // The rows of a [3, L] position tensor as T, H, W vectors.
 std::vector<std::vector<std::int64_t>> rows(const vl::tensor& pos) {

@@ -56,10 +56,7 @@ const q36::language_weights& weights_f32() {
     return w;
 }
 
-std::vector<std::int64_t> ints(const tensor& t) {
-    const tensor c = t.to(vl::dtype::i64).contiguous();
-    return {c.data<std::int64_t>(), c.data<std::int64_t>() + c.numel()};
-}
+using vl::test::ints;
 
 // The two-image prompt: ids, HF's image embeddings and positions, and HF's greedy tokens.
 struct mm_prompt {
