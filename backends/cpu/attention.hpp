@@ -40,7 +40,7 @@ struct attention_block {
     index_t q0, q1, k0, k1;
 };
 
-inline std::vector<attention_block> attention_blocks(const attention_mask& mask, index_t n, index_t m) {
+inline std::vector<attention_block> attention_blocks(const attention_mask& mask, index_t n, index_t m, index_t offset) {
     std::vector<attention_block> blocks;
     if (mask.type() == attention_mask::kind::segments) {
         const auto& cu = mask.cu_seqlens();
@@ -50,7 +50,7 @@ inline std::vector<attention_block> attention_blocks(const attention_mask& mask,
     } else {
         for (index_t q0 = 0; q0 < n; q0 += attention_block_q) {
             const index_t q1 = std::min(q0 + attention_block_q, n);
-            blocks.push_back({q0, q1, 0, std::min(m, q1 + mask.offset())});
+            blocks.push_back({q0, q1, 0, std::min(m, q1 + offset)});
         }
     }
     return blocks;
@@ -64,14 +64,14 @@ struct lowering<cpu::executor, ops::attention> {
     static value run(Ctx& ctx, const Node& node) {
         const value q = ctx.contiguous(node.q), k = ctx.contiguous(node.k), v = ctx.contiguous(node.v);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t n = q.shape[0], hq = q.shape[1], d = q.shape[2];
             const index_t m = k.shape[0], hkv = k.shape[1], dv = v.shape[2];
             if (n == 0 || hq == 0 || dv == 0) return;
             const index_t group = hq / hkv;
             const bool causal = node.mask.type() == attention_mask::kind::causal;
-            const index_t offset = node.mask.offset();
-            const std::vector<cpu::attention_block> blocks = cpu::attention_blocks(node.mask, n, m);
+            const index_t offset = past_offset(node.mask, n, m);
+            const std::vector<cpu::attention_block> blocks = cpu::attention_blocks(node.mask, n, m, offset);
 
             using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
             using rows_in = Eigen::Map<const matrix, 0, Eigen::OuterStride<>>;  // rows of one head, strided over the others
@@ -82,7 +82,7 @@ struct lowering<cpu::executor, ops::attention> {
             float* op = out.ptr<float>();
             const float scale = node.scale;
 
-            ctx.executor().pool->parallel_for(static_cast<index_t>(blocks.size()) * hq, [&](index_t task) {
+            ex.pool->parallel_for(static_cast<index_t>(blocks.size()) * hq, [&](index_t task) {
                 const cpu::attention_block& b = blocks[static_cast<std::size_t>(task / hq)];
                 const index_t h = task % hq, g = h / group;
                 const index_t nq = b.q1 - b.q0, nk = b.k1 - b.k0;
@@ -113,6 +113,18 @@ struct lowering<cpu::executor, ops::attention> {
             });
         });
         return out;
+    }
+
+private:
+    // The causal offset: the mask's, or read now from its `past` tensor (a recorded step's cache length).
+    static index_t past_offset(const attention_mask& mask, index_t n, index_t m) {
+        if (!mask.offset_at_run_time()) return mask.offset();
+        if (mask.past().space() != memory_space::host) throw backend_error("cpu executor: the attention offset tensor lives on a device");
+        const index_t past = mask.past().template data<std::int64_t>()[0];
+        if (past < 0 || past + n > m)
+            throw shape_error("attention: " + std::to_string(past) + " cached + " + std::to_string(n) + " new positions do not fit the " + std::to_string(m) +
+                              " keys");
+        return past;
     }
 };
 

@@ -14,12 +14,12 @@ struct lowering<cpu::executor, ops::copy> {
     template <class Ctx>
     static void run(Ctx& ctx, const value& dst, const value& src) {
         if (dst.rank != src.rank || dst.numel() != src.numel()) throw shape_error("copy: shapes differ");
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t n = dst.numel();
             if (n == 0) return;
             if (dst.contiguous() && src.contiguous()) {
                 const std::size_t bytes = size_of(src.type);
-                cpu::parallel_blocks(*ctx.executor().pool, n, cpu::grain_elements * 4, [&](index_t b, index_t e) {
+                cpu::parallel_blocks(*ex.pool, n, cpu::grain_elements * 4, [&](index_t b, index_t e) {
                     convert(static_cast<const char*>(src.data) + b * static_cast<index_t>(bytes), src.type,
                             static_cast<char*>(dst.data) + b * static_cast<index_t>(size_of(dst.type)), dst.type, static_cast<std::size_t>(e - b));
                 });
@@ -30,7 +30,7 @@ struct lowering<cpu::executor, ops::copy> {
             const index_t inner = r ? dst.shape[r - 1] : 1;
             const index_t rows = n / inner;
             const std::size_t ss = size_of(src.type), ds = size_of(dst.type);
-            cpu::parallel_blocks(*ctx.executor().pool, rows, cpu::rows_per_task(inner), [&](index_t b, index_t e) {
+            cpu::parallel_blocks(*ex.pool, rows, cpu::rows_per_task(inner), [&](index_t b, index_t e) {
                 for (index_t row = b; row < e; ++row) {
                     index_t so = 0, doff = 0, rem = row;
                     for (int d = r - 2; d >= 0; --d) {

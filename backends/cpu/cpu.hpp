@@ -16,3 +16,4 @@
 #include <vlgraph/backends/cpu/reduce.hpp>
 #include <vlgraph/backends/cpu/rms_norm.hpp>
 #include <vlgraph/backends/cpu/softmax.hpp>
+#include <vlgraph/backends/cpu/write_rows.hpp>

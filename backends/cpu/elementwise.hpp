@@ -11,20 +11,20 @@ template <>
 struct lowering<cpu::executor, ops::elementwise> {
     template <int R, class Ctx, class Fn>
     static void run(Ctx& ctx, const value& out, const Fn& fn) {
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             switch (out.type) {
-                case dtype::f32: return write<R, float>(ctx, out, fn);
-                case dtype::f64: return write<R, double>(ctx, out, fn);
-                case dtype::bf16: return write<R, bf16>(ctx, out, fn);
-                case dtype::f16: return write<R, f16>(ctx, out, fn);
+                case dtype::f32: return write<R, float>(ex, out, fn);
+                case dtype::f64: return write<R, double>(ex, out, fn);
+                case dtype::bf16: return write<R, bf16>(ex, out, fn);
+                case dtype::f16: return write<R, f16>(ex, out, fn);
                 default: throw dtype_error("elementwise: cannot write floating results to a " + std::string(name_of(out.type)) + " tensor");
             }
         });
     }
 
 private:
-    template <int R, class T, class Ctx, class Fn>
-    static void write(Ctx& ctx, const value& out, const Fn& fn) {
+    template <int R, class T, class Fn>
+    static void write(cpu::executor& ex, const value& out, const Fn& fn) {
         T* p = out.ptr<T>();
         if constexpr (R == 0) {
             p[0] = from_float<T>(fn(nullptr));
@@ -32,7 +32,7 @@ private:
             const index_t n = out.numel();
             if (n == 0) return;
             const index_t inner = out.shape[R - 1], step = out.strides[R - 1];
-            cpu::parallel_blocks(*ctx.executor().pool, n / inner, cpu::rows_per_task(inner), [&](index_t b, index_t e) {
+            cpu::parallel_blocks(*ex.pool, n / inner, cpu::rows_per_task(inner), [&](index_t b, index_t e) {
                 index_t idx[R];
                 for (index_t row = b; row < e; ++row) {
                     index_t rem = row, off = 0;

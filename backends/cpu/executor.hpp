@@ -23,21 +23,49 @@ struct executor {
 
     std::unique_ptr<thread_pool> pool;
     trace_fn trace;  // optional: receives every named intermediate
+    vl::recording* recording = nullptr;  // set while a program is recorded (vlgraph/program.hpp)
+    work_counters counters;
 
     int threads() const { return pool->size(); }
 
     // Intermediates live in one arena that only grows; see vlgraph/arena.hpp.
     std::byte* arena(std::size_t bytes) {
-        if (!arena_ || arena_->bytes() < bytes) arena_ = std::make_unique<host_storage>(bytes);
+        if (!arena_ || arena_->bytes() < bytes) {
+            arena_ = std::make_unique<host_storage>(bytes);
+            count_allocation(bytes);
+        }
         return static_cast<std::byte*>(arena_->data());
     }
     std::size_t arena_bytes() const { return arena_ ? arena_->bytes() : 0; }
-    tensor make_tensor(std::span<const index_t> shape, dtype t) const { return tensor::empty(dims(shape.begin(), shape.end()), t); }
+    // A tensor in this executor's memory (while recording: in the program's arena).
+    tensor make_tensor(std::span<const index_t> shape, dtype t) {
+        if (recording) return recording->make_tensor(shape, t, space);
+        tensor out = tensor::empty(dims(shape.begin(), shape.end()), t);
+        count_allocation(out.nbytes());
+        return out;
+    }
+    // A host tensor a program reads at every run: on the CPU any host tensor.
+    tensor make_staging(std::span<const index_t> shape, dtype t) { return make_tensor(shape, t); }
+    std::shared_ptr<storage> allocate(std::size_t bytes) {
+        count_allocation(bytes);
+        return std::make_shared<host_storage>(bytes);
+    }
     // Results already live on the host (the CUDA executor copies them back here).
     tensor to_host(const tensor& t) const { return t; }
     void finish() {}
 
+    // A recorded program's launches, in order (vlgraph/program.hpp).
+    struct replay_state {};
+    void replay(const std::vector<std::function<void()>>& launches, replay_state&) {
+        for (const auto& work : launches) work();
+        counters.launches += static_cast<std::int64_t>(launches.size());
+    }
+
 private:
+    void count_allocation(std::size_t bytes) {
+        ++counters.allocations;
+        counters.allocated_bytes += static_cast<std::int64_t>(bytes);
+    }
     std::unique_ptr<host_storage> arena_;
 };
 

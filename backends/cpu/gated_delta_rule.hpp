@@ -158,12 +158,12 @@ struct lowering<cpu::executor, ops::gated_delta_rule> {
         const value g = ctx.contiguous(node.g), beta = ctx.contiguous(node.beta);
         value out = ctx.alloc(node.shape());
         const value state = value::of(node.state);
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const cpu::delta_rule::problem p{q.ptr<const float>(), k.ptr<const float>(), v.ptr<const float>(), g.ptr<const float>(), beta.ptr<const float>(),
                                              out.ptr<float>(), q.shape[0], q.shape[1], v.shape[1], q.shape[2], v.shape[2],
                                              static_cast<float>(1.0 / std::sqrt(static_cast<double>(q.shape[2])))};
             if (p.len == 0) return;  // no tokens: the state stays as it is
-            ctx.executor().pool->parallel_for(p.hv, [&](index_t h) {
+            ex.pool->parallel_for(p.hv, [&](index_t h) {
                 cpu::delta_rule::matrix S(p.dk, p.dv);
                 cpu::delta_rule::load_state(state, h, S);
                 if (node.form == delta_rule_form::chunked) cpu::delta_rule::chunked_head(p, h, S);

@@ -18,7 +18,7 @@ struct lowering<cpu::executor, ops::gather> {
         if (table.space() != memory_space::host) throw backend_error("gather (cpu): the table lives on a device");
         const value ids = ctx.contiguous(node.ids);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t v = table.shape()[0], d = table.shape()[1], n = ids.numel();
             auto id_at = [&](index_t i) -> index_t {
                 switch (ids.type) {
@@ -35,7 +35,7 @@ struct lowering<cpu::executor, ops::gather> {
             const tensor rows_view = table.contiguous();
             const char* base = static_cast<const char*>(rows_view.raw_data());
             const std::size_t row_bytes = static_cast<std::size_t>(d) * size_of(table.type());
-            cpu::parallel_blocks(*ctx.executor().pool, n, cpu::rows_per_task(d), [&](index_t b, index_t e) {
+            cpu::parallel_blocks(*ex.pool, n, cpu::rows_per_task(d), [&](index_t b, index_t e) {
                 for (index_t i = b; i < e; ++i)
                     convert(base + static_cast<std::size_t>(id_at(i)) * row_bytes, table.type(), out.ptr<float>() + i * d, dtype::f32,
                             static_cast<std::size_t>(d));

@@ -15,10 +15,10 @@ struct lowering<cpu::executor, ops::layer_norm> {
     static value run(Ctx& ctx, const Node& n) {
         const value x = ctx.contiguous(n.x), w = ctx.contiguous(n.w), b = ctx.contiguous(n.b);
         value out = ctx.alloc(n.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const float* wp = w.ptr<const float>();
             const float* bp = b.ptr<const float>();
-            cpu::for_each_row(ctx.executor(), x, out, [&](const float* in, float* o, index_t d) {
+            cpu::for_each_row(ex, x, out, [&](const float* in, float* o, index_t d) {
                 double s = 0;
                 for (index_t i = 0; i < d; ++i) s += in[i];
                 const double mean = s / static_cast<double>(d);

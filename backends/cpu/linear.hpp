@@ -16,10 +16,10 @@ struct lowering<cpu::executor, ops::linear> {
         value b;
         if constexpr (Node::has_bias) b = ctx.contiguous(node.b);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t n = w.shape[0], k = w.shape[1];
             const index_t m = k ? x.numel() / k : out.numel() / std::max<index_t>(n, 1);
-            cpu::gemm(*ctx.executor().pool, m, n, k, x.ptr<const float>(), w.ptr<const float>(), true, Node::has_bias ? b.ptr<const float>() : nullptr,
+            cpu::gemm(*ex.pool, m, n, k, x.ptr<const float>(), w.ptr<const float>(), true, Node::has_bias ? b.ptr<const float>() : nullptr,
                       out.ptr<float>());
         });
         return out;

@@ -16,7 +16,7 @@ struct lowering<cpu::executor, ops::reduce> {
     static value run(Ctx& ctx, const Node& node) {
         const value x = ctx.contiguous(node.a);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const int ax = node.axis();
             index_t outer = 1, inner = 1;
             for (int d = 0; d < ax; ++d) outer *= x.shape[d];
@@ -24,7 +24,7 @@ struct lowering<cpu::executor, ops::reduce> {
             const index_t n = x.shape[ax];
             const float* in = x.ptr<const float>();
             float* o = out.ptr<float>();
-            cpu::parallel_blocks(*ctx.executor().pool, outer * inner, cpu::rows_per_task(n), [&](index_t b, index_t e) {
+            cpu::parallel_blocks(*ex.pool, outer * inner, cpu::rows_per_task(n), [&](index_t b, index_t e) {
                 for (index_t k = b; k < e; ++k) {
                     const float* p = in + (k / inner) * n * inner + (k % inner);
                     if (node.how == reduction::max) {

@@ -16,10 +16,10 @@ struct lowering<cpu::executor, ops::rms_norm> {
     static value run(Ctx& ctx, const Node& n) {
         const value x = ctx.contiguous(n.x), w = ctx.contiguous(n.w);
         value out = ctx.alloc(n.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const float* wp = w.ptr<const float>();
             const float offset = n.weight == rms_weight::one_plus ? 1.0f : 0.0f;
-            cpu::for_each_row(ctx.executor(), x, out, [&](const float* in, float* o, index_t d) {
+            cpu::for_each_row(ex, x, out, [&](const float* in, float* o, index_t d) {
                 double ss = 0;
                 for (index_t i = 0; i < d; ++i) ss += static_cast<double>(in[i]) * in[i];
                 const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + static_cast<double>(n.eps)));

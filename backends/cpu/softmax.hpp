@@ -16,8 +16,8 @@ struct lowering<cpu::executor, ops::softmax> {
     static value run(Ctx& ctx, const Node& n) {
         const value x = ctx.contiguous(n.x);
         value out = ctx.alloc(n.shape());
-        ctx.launch([&] {
-            cpu::for_each_row(ctx.executor(), x, out, [](const float* in, float* o, index_t d) {
+        ctx.launch([=, &ex = ctx.executor()] {
+            cpu::for_each_row(ex, x, out, [](const float* in, float* o, index_t d) {
                 float m = -std::numeric_limits<float>::infinity();
                 for (index_t i = 0; i < d; ++i) m = std::max(m, in[i]);
                 double s = 0;

@@ -75,7 +75,8 @@ struct attention_params {
     float scale;
     const index_t* cu;  // segments: cu_seqlens on the device (segments + 1 entries); causal: null
     index_t segments;
-    index_t offset;  // causal
+    index_t offset;             // causal
+    const std::int64_t* past;   // causal: the offset read on the device (a recorded step's cache length), or null
 };
 
 // The keys [lo, hi) query i may see.
@@ -92,7 +93,7 @@ __device__ __forceinline__ void visible_keys(const attention_params& p, index_t 
         hi = p.cu[a + 1];
     } else {
         lo = 0;
-        hi = min(p.m, i + p.offset + 1);
+        hi = min(p.m, i + (p.past ? static_cast<index_t>(*p.past) : p.offset) + 1);
     }
 }
 
@@ -249,10 +250,16 @@ struct lowering<cuda::executor<T>, ops::attention> {
         const value q = ctx.contiguous(node.q), k = ctx.contiguous(node.k), v = ctx.contiguous(node.v);
         const bool segments = node.mask.type() == attention_mask::kind::segments;
         const std::vector<index_t>& cu = node.mask.cu_seqlens();
+        // The segment boundaries on the device: uploaded with the launch, or once when a program is recorded.
         value cu_dev;
-        if (segments) cu_dev = ctx.alloc(std::array<index_t, 1>{static_cast<index_t>(cu.size())}, dtype::i64);
+        const bool upload_cu = segments && !ctx.recording();
+        if (upload_cu) cu_dev = ctx.alloc(std::array<index_t, 1>{static_cast<index_t>(cu.size())}, dtype::i64);
+        else if (segments && !ctx.dry()) cu_dev = value::of(cuda::to_device(tensor::from(cu, {static_cast<index_t>(cu.size())})));
+        const tensor& past = node.mask.past();
+        if (past.defined() && past.space() != memory_space::device)
+            throw backend_error("cuda attention: the run-time causal offset must be a device tensor (vl::cuda::to_device)");
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             cuda::detail::attention_params p{};
             p.n = q.shape[0], p.hq = q.shape[1], p.d = q.shape[2];
             p.m = k.shape[0], p.hkv = k.shape[1], p.dv = v.shape[2];
@@ -263,10 +270,10 @@ struct lowering<cuda::executor<T>, ops::attention> {
                 throw backend_error("cuda attention: head dimensions up to " + std::to_string(cuda::detail::attention_max_head_dim) + " are supported, got D = " +
                                     std::to_string(p.d) + ", Dv = " + std::to_string(p.dv));
             if (p.hq > 65535) throw backend_error("cuda attention: at most 65535 query heads (a grid dimension), got " + std::to_string(p.hq));
-            auto& ex = ctx.executor();
+            p.past = past.defined() ? static_cast<const std::int64_t*>(past.raw_data()) : nullptr;
             if (segments) {
                 // Pageable source: cudaMemcpyAsync stages it before returning.
-                VL_CUDA_CHECK(cudaMemcpyAsync(cu_dev.data, cu.data(), cu.size() * sizeof(index_t), cudaMemcpyHostToDevice, ex.stream));
+                if (upload_cu) VL_CUDA_CHECK(cudaMemcpyAsync(cu_dev.data, cu.data(), cu.size() * sizeof(index_t), cudaMemcpyHostToDevice, ex.stream));
                 p.cu = cu_dev.ptr<const index_t>();
                 p.segments = static_cast<index_t>(cu.size()) - 1;
             }

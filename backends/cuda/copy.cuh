@@ -56,13 +56,12 @@ struct lowering<cuda::executor<T>, ops::copy> {
     template <class Ctx>
     static void run(Ctx& ctx, const value& dst, const value& src) {
         if (dst.rank != src.rank || dst.numel() != src.numel()) throw shape_error("copy: shapes differ");
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             if (dst.space != memory_space::device || src.space != memory_space::device)
                 throw backend_error("cuda executor: copy between " + vl::to_string(src.dims()) + " and " + vl::to_string(dst.dims()) +
                                     ": both must be device memory (bring host tensors over with vl::cuda::to_device)");
             const index_t n = dst.numel();
             if (n == 0) return;
-            auto& ex = ctx.executor();
             const bool contiguous = dst.contiguous() && src.contiguous();
             if (contiguous && dst.type == src.type) {
                 VL_CUDA_CHECK(cudaMemcpyAsync(dst.data, src.data, static_cast<std::size_t>(n) * size_of(dst.type), cudaMemcpyDeviceToDevice, ex.stream));
@@ -84,16 +83,23 @@ struct lowering<cuda::executor<T>, ops::input> {
     static value run(Ctx& ctx, const tensor& t, kind k) {
         value v = value::of(t);
         if (t.space() == memory_space::host) {
-            value up = ctx.alloc(v.dims(), t.type());
-            ctx.launch([&] {
-                // A strided host tensor is packed on the host first. cudaMemcpyAsync
-                // from pageable memory returns only once the source has been staged,
-                // so the temporary may go away right after.
-                const tensor h = t.contiguous();
-                if (h.nbytes())
-                    VL_CUDA_CHECK(cudaMemcpyAsync(up.data, h.raw_data(), h.nbytes(), cudaMemcpyHostToDevice, ctx.executor().stream));
-            });
-            v = up;
+            if (ctx.recording() && !cuda::is_pinned(t)) {
+                // A pageable host tensor is a constant of a recorded program: uploaded once, when recorded
+                // (not in the planning pass).
+                if (!ctx.dry()) v = value::of(cuda::to_device(t));
+            } else {
+                value up = ctx.alloc(v.dims(), t.type());
+                ctx.launch([=, &ex = ctx.executor()] {
+                    // A strided host tensor is packed on the host first. cudaMemcpyAsync from pageable memory
+                    // returns only once the source has been staged, so the temporary may go away right after;
+                    // a pinned tensor (a program's per-run input) is copied from where it lies.
+                    const tensor h = t.contiguous();
+                    if (!h.nbytes()) return;
+                    VL_CUDA_CHECK(cudaMemcpyAsync(up.data, h.raw_data(), h.nbytes(), cudaMemcpyHostToDevice, ex.stream));
+                    ex.counters.bytes_to_device += static_cast<std::int64_t>(h.nbytes());
+                });
+                v = up;
+            }
         }
         if (k == kind::integer || v.type == dtype_of_v<T>) return v;
         value c = ctx.alloc(v.dims());

@@ -18,3 +18,4 @@
 #include <vlgraph/backends/cuda/reduce.cuh>
 #include <vlgraph/backends/cuda/rms_norm.cuh>
 #include <vlgraph/backends/cuda/softmax.cuh>
+#include <vlgraph/backends/cuda/write_rows.cuh>

@@ -53,7 +53,7 @@ struct lowering<cuda::executor<T>, ops::elementwise> {
             ctx.copy(out, tmp);
             return;
         }
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             if (out.space != memory_space::device) throw backend_error("cuda executor: the output of an elementwise chain is not device memory");
             const index_t n = out.numel();
             if (n == 0) return;
@@ -62,7 +62,6 @@ struct lowering<cuda::executor<T>, ops::elementwise> {
                 layout.shape[d] = out.shape[d];
                 layout.st[d] = out.strides[d];
             }
-            auto& ex = ctx.executor();
             constexpr int threads = 256;
             cuda::detail::elementwise_kernel<R, T><<<ex.blocks_for(n, threads), threads, 0, ex.stream>>>(out.data, f32_out, layout, n, fn);
             VL_CUDA_CHECK_LAUNCH("elementwise");

@@ -176,7 +176,7 @@ struct lowering<cuda::executor<T>, ops::gated_delta_rule> {
         ctx.assign(g, node.g);
         value out = ctx.alloc(node.shape());
         const value state = value::of(node.state);
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             // node.form is not read: both forms are the same recurrence here (see the top of the file).
             cuda::detail::delta_rule_params p{};
             p.len = q.shape[0], p.hk = q.shape[1], p.dk = q.shape[2];
@@ -186,7 +186,6 @@ struct lowering<cuda::executor<T>, ops::gated_delta_rule> {
             p.state_type = state.type;
             for (int d = 0; d < 3; ++d) p.st[d] = state.strides[d];
             if (p.len == 0 || p.hv == 0 || p.dv == 0) return;  // no output, and the state stays as it is
-            auto& ex = ctx.executor();
             const T *qp = q.ptr<const T>(), *kp = k.ptr<const T>(), *vp = v.ptr<const T>(), *bp = beta.ptr<const T>();
             const float* gp = g.ptr<const float>();
             if (p.dk <= cuda::detail::delta_rule_register_dk)

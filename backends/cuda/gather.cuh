@@ -44,29 +44,38 @@ struct lowering<cuda::executor<T>, ops::gather> {
         const tensor& t = node.table.value();
         value table = value::of(t);
         if (t.space() == memory_space::host) {
-            table = ctx.alloc(table.dims(), t.type());
-            ctx.launch([&] {
-                const tensor h = t.contiguous();
-                if (h.nbytes()) VL_CUDA_CHECK(cudaMemcpyAsync(table.data, h.raw_data(), h.nbytes(), cudaMemcpyHostToDevice, ctx.executor().stream));
-            });
+            if (ctx.recording()) {
+                if (!ctx.dry()) table = value::of(cuda::to_device(t));  // a constant of the program (copy.cuh)
+            } else {
+                table = ctx.alloc(table.dims(), t.type());
+                ctx.launch([=, &ex = ctx.executor()] {
+                    const tensor h = t.contiguous();
+                    if (h.nbytes()) VL_CUDA_CHECK(cudaMemcpyAsync(table.data, h.raw_data(), h.nbytes(), cudaMemcpyHostToDevice, ex.stream));
+                });
+            }
         }
         const value ids = ctx.contiguous(node.ids);
         const value flag = ctx.alloc(std::array<index_t, 1>{1}, dtype::i64);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        // Eager evaluation reads the flag back and names the first bad id. A recorded program cannot wait
+        // for the device: its caller checks the ids on the host before they are uploaded (and a bad id
+        // still only yields a zero row, never an out-of-bounds read).
+        const bool check_on_host = !ctx.recording();
+        ctx.launch([=, &ex = ctx.executor()] {
             if (ids.type != dtype::i32 && ids.type != dtype::i64 && ids.type != dtype::u8) throw dtype_error("gather: ids must be i32, i64 or u8");
             const index_t v = table.shape[0], d = table.shape[1], n = ids.numel();
             if (n * d == 0) return;
-            auto& ex = ctx.executor();
             auto* first_bad = flag.ptr<unsigned long long>();
             VL_CUDA_CHECK(cudaMemsetAsync(first_bad, 0xff, sizeof(unsigned long long), ex.stream));
             constexpr int threads = 256;
             cuda::detail::gather_kernel<T><<<ex.blocks_for(n * d, threads), threads, 0, ex.stream>>>(
                 out.ptr<T>(), table.data, table.type, table.strides[0], table.strides[1], v, d, ids.data, ids.type, n, first_bad);
             VL_CUDA_CHECK_LAUNCH("gather");
+            if (!check_on_host) return;
             unsigned long long bad = ULLONG_MAX;
             VL_CUDA_CHECK(cudaMemcpyAsync(&bad, first_bad, sizeof bad, cudaMemcpyDeviceToHost, ex.stream));
             VL_CUDA_CHECK(cudaStreamSynchronize(ex.stream));
+            ++ex.counters.syncs;
             if (bad == ULLONG_MAX) return;
             const auto pos = static_cast<index_t>(bad);
             std::int64_t id = 0;

@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <memory>
 #include <numeric>
+#include <string>
+#include <vector>
 
 namespace vl::cuda {
 
@@ -96,6 +98,50 @@ matrix_layout make_layout(index_t rows, index_t cols, index_t ld, index_t batche
     return owned;
 }
 
+// A GEMM shape's cuBLASLt objects and the heuristic's algorithms, best first (tried in order when cuBLASLt
+// refuses one at run time).
+struct gemm_plan {
+    matmul_desc desc;
+    matrix_layout a, b, c;
+    std::vector<cublasLtMatmulHeuristicResult_t> algos;
+    std::size_t preferred = 0;
+};
+inline constexpr int gemm_algorithms = 8;
+
+template <class T>
+std::shared_ptr<void> make_gemm_plan(executor<T>& ex, const gemm_shape& s, bool bias, std::uint32_t align_a, std::uint32_t align_b, std::uint32_t align_c) {
+    auto plan = std::make_shared<gemm_plan>();
+    cublasLtMatmulDesc_t d = nullptr;
+    VL_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    plan->desc.reset(d);
+    set_attr(d, CUBLASLT_MATMUL_DESC_TRANSA, s.b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N);
+    set_attr(d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    if (bias) set_attr(d, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
+    // Stored shapes (rows × cols, column-major) of the operands; see the comment at the top.
+    plan->a = s.b_transposed ? make_layout<T>(s.k, s.n, s.k, s.batches, s.stride_b) : make_layout<T>(s.n, s.k, s.n, s.batches, s.stride_b);
+    plan->b = make_layout<T>(s.k, s.m, s.k, s.batches, s.stride_a);
+    plan->c = make_layout<T>(s.n, s.m, s.n, s.batches, s.stride_c);
+
+    cublasLtMatmulPreference_t p = nullptr;
+    VL_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&p));
+    const matmul_pref pref(p);
+    set_attr(p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<std::uint64_t>(ex.workspace->bytes()));
+    set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a);
+    set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b);
+    set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c);
+    set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c);
+
+    plan->algos.resize(gemm_algorithms);
+    int found = 0;
+    VL_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(ex.blas, d, plan->a.get(), plan->b.get(), plan->c.get(), plan->c.get(), p, gemm_algorithms,
+                                                   plan->algos.data(), &found));
+    plan->algos.resize(static_cast<std::size_t>(std::max(found, 0)));
+    if (plan->algos.empty())
+        throw backend_error("cuda gemm: cuBLASLt has no algorithm for M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) +
+                            " batches=" + std::to_string(s.batches));
+    return plan;
+}
+
 }  // namespace detail
 
 template <class T>
@@ -110,39 +156,30 @@ void gemm(executor<T>& ex, const gemm_shape& s, const T* a, const T* b, const T*
     }
     if (s.batches > INT32_MAX) throw backend_error("cuda gemm: " + std::to_string(s.batches) + " batches exceed cuBLASLt's int32 batch count");
 
-    cublasLtMatmulDesc_t d = nullptr;
-    VL_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const detail::matmul_desc desc(d);
-    detail::set_attr(d, CUBLASLT_MATMUL_DESC_TRANSA, s.b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N);
-    detail::set_attr(d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
-    if (bias) {
-        detail::set_attr(d, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
-        detail::set_attr(d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
-    }
-    // Stored shapes (rows × cols, column-major) of the operands; see the comment at the top.
-    const auto lt_a = s.b_transposed ? detail::make_layout<T>(s.k, s.n, s.k, s.batches, s.stride_b) : detail::make_layout<T>(s.n, s.k, s.n, s.batches, s.stride_b);
-    const auto lt_b = detail::make_layout<T>(s.k, s.m, s.k, s.batches, s.stride_a);
-    const auto lt_c = detail::make_layout<T>(s.n, s.m, s.n, s.batches, s.stride_c);
-
-    cublasLtMatmulPreference_t p = nullptr;
-    VL_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&p));
-    const detail::matmul_pref pref(p);
-    detail::set_attr(p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<std::uint64_t>(ex.workspace->bytes()));
     const index_t es = static_cast<index_t>(sizeof(T));
-    detail::set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, detail::alignment_of(b, s.stride_b * es));
-    detail::set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, detail::alignment_of(a, s.stride_a * es));
-    detail::set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, detail::alignment_of(c, s.stride_c * es));
-    detail::set_attr(p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, detail::alignment_of(c, s.stride_c * es));
-
-    cublasLtMatmulHeuristicResult_t algo{};
-    int found = 0;
-    VL_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(ex.blas, d, lt_a.get(), lt_b.get(), lt_c.get(), lt_c.get(), p, 1, &algo, &found));
-    if (found == 0)
-        throw backend_error("cuda gemm: cuBLASLt has no algorithm for M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) +
-                            " batches=" + std::to_string(s.batches));
+    const std::uint32_t align_a = detail::alignment_of(b, s.stride_b * es), align_b = detail::alignment_of(a, s.stride_a * es),
+                        align_c = detail::alignment_of(c, s.stride_c * es);
+    // One plan per shape (and alignment class): descriptors, layouts and the heuristic's algorithms are made
+    // once; a call only sets the bias pointer and runs the first algorithm cuBLASLt accepts.
+    const std::string key = std::to_string(sizeof(T)) + ":" + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + ":" +
+                            std::to_string(s.b_transposed) + ":" + std::to_string(s.batches) + ":" + std::to_string(s.stride_a) + ":" +
+                            std::to_string(s.stride_b) + ":" + std::to_string(s.stride_c) + ":" + std::to_string(bias != nullptr) + ":" +
+                            std::to_string(align_a) + ":" + std::to_string(align_b) + ":" + std::to_string(align_c);
+    auto& slot = ex.gemm_plans[key];
+    if (!slot) slot = detail::make_gemm_plan<T>(ex, s, bias != nullptr, align_a, align_b, align_c);
+    auto& plan = *static_cast<detail::gemm_plan*>(slot.get());
+    if (bias) detail::set_attr(plan.desc.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
     const float alpha = 1.0f, beta = 0.0f;
-    VL_CUBLAS_CHECK(cublasLtMatmul(ex.blas, d, &alpha, b, lt_a.get(), a, lt_b.get(), &beta, c, lt_c.get(), c, lt_c.get(), &algo.algo, ex.workspace->data(),
-                                   ex.workspace->bytes(), ex.stream));
+    cublasStatus_t status = CUBLAS_STATUS_NOT_SUPPORTED;
+    for (std::size_t i = plan.preferred; i < plan.algos.size(); ++i) {
+        status = cublasLtMatmul(ex.blas, plan.desc.get(), &alpha, b, plan.a.get(), a, plan.b.get(), &beta, c, plan.c.get(), c, plan.c.get(), &plan.algos[i].algo,
+                                ex.workspace->data(), ex.workspace->bytes(), ex.stream);
+        if (status != CUBLAS_STATUS_NOT_SUPPORTED) {
+            plan.preferred = i;  // refused choices are not tried again
+            break;
+        }
+    }
+    VL_CUBLAS_CHECK(status);
 }
 
 }  // namespace vl::cuda

@@ -35,10 +35,9 @@ struct lowering<cuda::executor<T>, ops::layer_norm> {
     static value run(Ctx& ctx, const Node& n) {
         const value x = ctx.contiguous(n.x), w = ctx.contiguous(n.w), b = ctx.contiguous(n.b);
         value out = ctx.alloc(n.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t rows = cuda::detail::row_count(x);
             if (rows == 0) return;
-            auto& ex = ctx.executor();
             cuda::detail::layer_norm_kernel<T><<<cuda::detail::row_blocks(rows), cuda::detail::row_threads, 0, ex.stream>>>(
                 x.ptr<const T>(), w.ptr<const T>(), b.ptr<const T>(), out.ptr<T>(), rows, cuda::detail::row_length(x), n.eps);
             VL_CUDA_CHECK_LAUNCH("layer_norm");

@@ -16,10 +16,10 @@ struct lowering<cuda::executor<T>, ops::linear> {
         value b;
         if constexpr (Node::has_bias) b = ctx.contiguous(node.b);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t n = w.shape[0], k = w.shape[1];
             const index_t m = k ? x.numel() / k : out.numel() / std::max<index_t>(n, 1);
-            cuda::gemm<T>(ctx.executor(), {m, n, k, true}, x.ptr<const T>(), w.ptr<const T>(), Node::has_bias ? b.ptr<const T>() : nullptr, out.ptr<T>());
+            cuda::gemm<T>(ex, {m, n, k, true}, x.ptr<const T>(), w.ptr<const T>(), Node::has_bias ? b.ptr<const T>() : nullptr, out.ptr<T>());
         });
         return out;
     }

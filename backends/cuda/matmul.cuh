@@ -14,13 +14,13 @@ struct lowering<cuda::executor<T>, ops::matmul> {
     static value run(Ctx& ctx, const Node& node) {
         const value a = ctx.contiguous(node.a), b = ctx.contiguous(node.b);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1];
             index_t batches = 1;
             for (int d = 0; d < a.rank - 2; ++d) batches *= a.shape[d];
             const cuda::gemm_shape s = b.rank == 2 ? cuda::gemm_shape{batches * m, n, k, false}
                                                    : cuda::gemm_shape{m, n, k, false, batches, m * k, k * n, m * n};
-            cuda::gemm<T>(ctx.executor(), s, a.ptr<const T>(), b.ptr<const T>(), nullptr, out.ptr<T>());
+            cuda::gemm<T>(ex, s, a.ptr<const T>(), b.ptr<const T>(), nullptr, out.ptr<T>());
         });
         return out;
     }

@@ -11,6 +11,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 
 namespace vl::cuda {
@@ -39,6 +41,30 @@ private:
         return p;
     }
 };
+
+// Page-locked host memory from cudaHostAlloc: what a CUDA graph can copy from at every replay.
+class pinned_storage final : public storage {
+public:
+    explicit pinned_storage(std::size_t bytes) : storage(allocate(bytes), bytes, memory_space::host, false) {}
+    ~pinned_storage() override { cudaFreeHost(data()); }
+
+private:
+    static void* allocate(std::size_t bytes) {
+        void* p = nullptr;
+        VL_CUDA_CHECK(cudaHostAlloc(&p, std::max<std::size_t>(bytes, 1), cudaHostAllocDefault));
+        std::memset(p, 0, std::max<std::size_t>(bytes, 1));
+        return p;
+    }
+};
+inline bool is_pinned(const tensor& t) { return dynamic_cast<const pinned_storage*>(t.storage_ptr().get()) != nullptr; }
+
+// A new contiguous pinned host tensor (zero-filled).
+inline tensor empty_pinned(dims shape, dtype t) {
+    const index_t n = checked_numel(shape);
+    auto st = std::make_shared<pinned_storage>(static_cast<std::size_t>(n) * size_of(t));
+    dims strides = row_major_strides(shape);
+    return tensor(std::move(st), t, std::move(shape), std::move(strides));
+}
 
 // A new contiguous device tensor (contents undefined).
 inline tensor empty_device(dims shape, dtype t) {

@@ -46,14 +46,13 @@ struct lowering<cuda::executor<T>, ops::reduce> {
     static value run(Ctx& ctx, const Node& node) {
         const value x = ctx.contiguous(node.a);
         value out = ctx.alloc(node.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const int ax = node.axis();
             index_t outer = 1, inner = 1;
             for (int d = 0; d < ax; ++d) outer *= x.shape[d];
             for (int d = ax + 1; d < x.rank; ++d) inner *= x.shape[d];
             const index_t n = x.shape[ax], outputs = outer * inner;
             if (outputs == 0) return;
-            auto& ex = ctx.executor();
             if (inner == 1) {
                 cuda::detail::reduce_rows_kernel<T><<<cuda::detail::row_blocks(outer), cuda::detail::row_threads, 0, ex.stream>>>(
                     x.ptr<const T>(), out.ptr<T>(), outer, n, node.how);

@@ -32,10 +32,9 @@ struct lowering<cuda::executor<T>, ops::rms_norm> {
     static value run(Ctx& ctx, const Node& n) {
         const value x = ctx.contiguous(n.x), w = ctx.contiguous(n.w);
         value out = ctx.alloc(n.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t rows = cuda::detail::row_count(x);
             if (rows == 0) return;
-            auto& ex = ctx.executor();
             const float offset = n.weight == rms_weight::one_plus ? 1.0f : 0.0f;
             cuda::detail::rms_norm_kernel<T><<<cuda::detail::row_blocks(rows), cuda::detail::row_threads, 0, ex.stream>>>(
                 x.ptr<const T>(), w.ptr<const T>(), out.ptr<T>(), rows, cuda::detail::row_length(x), n.eps, offset);

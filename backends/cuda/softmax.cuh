@@ -33,10 +33,9 @@ struct lowering<cuda::executor<T>, ops::softmax> {
     static value run(Ctx& ctx, const Node& n) {
         const value x = ctx.contiguous(n.x);
         value out = ctx.alloc(n.shape());
-        ctx.launch([&] {
+        ctx.launch([=, &ex = ctx.executor()] {
             const index_t rows = cuda::detail::row_count(x);
             if (rows == 0) return;
-            auto& ex = ctx.executor();
             cuda::detail::softmax_kernel<T><<<cuda::detail::row_blocks(rows), cuda::detail::row_threads, 0, ex.stream>>>(
                 x.ptr<const T>(), out.ptr<T>(), rows, cuda::detail::row_length(x));
             VL_CUDA_CHECK_LAUNCH("softmax");

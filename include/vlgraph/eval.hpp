@@ -20,8 +20,10 @@
 #include <vlgraph/expr.hpp>
 #include <vlgraph/ops/elementwise.hpp>
 #include <vlgraph/ops/share.hpp>
+#include <vlgraph/recording.hpp>
 #include <vlgraph/value.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <unordered_map>
 #include <string_view>
@@ -104,14 +106,33 @@ public:
 
     Executor& executor() { return exec_; }
     bool dry() const { return dry_; }
-    // Runs `work` unless this is the planning pass.
+    // True while a program is being recorded (vlgraph/program.hpp): launches are kept, not run, so a
+    // lowering must not read device results on the host, and host data it uploads is a constant of the
+    // program (uploaded once, when recorded).
+    bool recording() const { return exec_.recording != nullptr; }
+    // Runs `work` now, or appends it to the program being recorded; nothing in the planning pass. `work`
+    // must be self-contained: it captures values (and the executor), never the lowering's locals by
+    // reference, since a recorded launch runs long after the lowering returned.
     template <class F>
     void launch(F&& work) {
-        if (!dry_) work();
+        if (dry_) return;
+        if (exec_.recording) {
+            exec_.recording->launches.emplace_back(std::forward<F>(work));
+        } else {
+            ++exec_.counters.launches;
+            work();
+        }
     }
 
-    // A new contiguous intermediate buffer from the arena.
+    // A new contiguous intermediate buffer from the arena — or, for the output of the op at the root of an
+    // assign (the eval's result, a part of a concat), the destination itself, so that the op writes its
+    // result in place instead of into the arena and then a copy.
     value alloc(std::span<const index_t> shape, dtype t = compute_dtype) {
+        if (dest_.open && depth_ == dest_.depth && dest_.v.type == t && std::equal(shape.begin(), shape.end(), dest_.v.dims().begin(), dest_.v.dims().end())) {
+            dest_.open = false;
+            *dest_.taken = true;
+            return dest_.v;
+        }
         value v;
         v.type = t;
         v.space = Executor::space;
@@ -148,6 +169,7 @@ public:
     template <expression E>
     value view(const E& e) {
         using op = typename E::op;
+        const nesting level(depth_);
         if constexpr (std::is_same_v<op, ops::input>) {
             return lowering<Executor, ops::input>::run(*this, e.value(), E::value_kind);
         } else if constexpr (std::is_same_v<op, ops::elementwise> || std::is_same_v<op, ops::constant>) {
@@ -176,6 +198,7 @@ public:
     value contiguous(const E& e) {
         value v = view(e);
         if (v.contiguous()) return v;
+        const nesting level(depth_);  // a packed copy of an operand is never the destination
         value c = alloc(v.dims(), v.type);
         copy(c, v);
         return c;
@@ -196,7 +219,13 @@ public:
             assign(out, e.a);
             if (exec_.trace && !dry_) report(e.name, out);
         } else {
-            copy(out, view(e));
+            // The root op may allocate its output as `out` (alloc above); otherwise its value is copied.
+            const destination outer = dest_;
+            bool taken = false;
+            dest_ = {out, depth_ + 1, out.contiguous(), &taken};
+            const value v = view(e);
+            dest_ = outer;
+            if (!taken) copy(out, v);
         }
     }
 
@@ -253,8 +282,23 @@ private:
         exec_.trace(name, t);
     }
 
+    struct nesting {
+        int& depth;
+        explicit nesting(int& d) : depth(++d) {}
+        ~nesting() { --depth; }
+    };
+    // Where the op at the root of the current assign may put its output (see alloc).
+    struct destination {
+        value v;
+        int depth = 0;
+        bool open = false;
+        bool* taken = nullptr;
+    };
+
     Executor& exec_;
     arena_plan& plan_;
+    destination dest_;
+    int depth_ = 0;
     std::byte* base_;
     bool dry_;
     int next_id_ = 0;
@@ -278,7 +322,19 @@ void eval_into(const E& e, Executor& exec, const tensor& out) {
         eval_context<Executor> dry(exec, plan, nullptr, true);
         dry.assign(value::of(out), e);
     }
-    std::byte* base = exec.arena(plan.plan());
+    const std::size_t bytes = plan.plan();
+    if (recording* r = exec.recording) {
+        // Recording a program: this eval's intermediates are one block of the program's arena.
+        if (exec.trace) throw error("vl::eval: an executor with a trace cannot record a program (a trace reads every named node as it is computed)");
+        const int block = r->open(bytes);
+        if (!r->sizing()) {
+            eval_context<Executor> run(exec, plan, r->data(block, bytes), false);
+            run.assign(value::of(out), e);
+        }
+        r->close(block);
+        return;
+    }
+    std::byte* base = exec.arena(bytes);
     eval_context<Executor> run(exec, plan, base, false);
     run.assign(value::of(out), e);
     exec.finish();

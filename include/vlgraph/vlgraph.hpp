@@ -6,6 +6,7 @@
 #include <vlgraph/error.hpp>
 #include <vlgraph/eval.hpp>
 #include <vlgraph/expr.hpp>
+#include <vlgraph/program.hpp>
 #include <vlgraph/tensor.hpp>
 
 #include <vlgraph/ops/attention.hpp>
@@ -25,3 +26,4 @@
 #include <vlgraph/ops/slice.hpp>
 #include <vlgraph/ops/softmax.hpp>
 #include <vlgraph/ops/unary.hpp>
+#include <vlgraph/ops/write_rows.hpp>

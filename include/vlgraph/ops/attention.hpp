@@ -20,6 +20,12 @@
 //        3 [ . . . x x ]  segment 2: [3, 5)
 //        4 [ . . . x x ]
 //
+// A causal mask's offset is a host value, or — for a step recorded once and run at every cache length
+// (vlgraph/program.hpp) — read when the op runs from `past`, an i64 [1] tensor in the executor's memory:
+// attention_mask::causal(past). k and v then hold a cache's whole capacity M, of which the first
+// past + N rows are filled; query i sees keys 0 ..= i + past (past + N <= M is the caller's contract,
+// checked on the CPU; the CUDA kernel never reads past M).
+//
 // cu_seqlens are host values: the first is 0, the last is N, non-decreasing;
 // zero-length segments are allowed (a text-only request in a packed batch, an
 // empty image). Every other layout is a vl::shape_error when the node is built,
@@ -70,15 +76,29 @@ public:
         return m;
     }
 
+    // Causal with the offset read at run time from `past` (i64 [1], in the executor's memory).
+    static attention_mask causal(tensor past) {
+        if (!past.defined() || past.numel() != 1 || past.type() != dtype::i64)
+            throw shape_error("attention: a run-time causal offset is an i64 tensor of one element, got " +
+                              (past.defined() ? std::string(name_of(past.type())) + " " + to_string(past.shape()) : std::string("an empty tensor")));
+        attention_mask m;
+        m.kind_ = kind::causal;
+        m.past_ = std::move(past);
+        return m;
+    }
+
     kind type() const { return kind_; }
     const std::vector<index_t>& cu_seqlens() const { return cu_seqlens_; }
-    index_t offset() const { return offset_; }
+    index_t offset() const { return offset_; }     // causal, host offset
+    bool offset_at_run_time() const { return past_.defined(); }
+    const tensor& past() const { return past_; }   // causal, run-time offset
 
 private:
     attention_mask() = default;
     kind kind_ = kind::causal;
     std::vector<index_t> cu_seqlens_;
     index_t offset_ = 0;
+    tensor past_;
 };
 
 template <floating_expression Q, floating_expression K, floating_expression V>
