@@ -10,9 +10,10 @@
 //     auto r = vl::qwen36::generate(w, input_ids, image_embeds, image_grids, opt, cpu,
 //                                   [](const vl::qwen36::token_event& e) { std::fputs(e.piece.c_str(), stdout); });
 //
-// Prefill: one language_forward over the whole prompt (image rows of image_embeds spliced at the image
-// tokens, MRoPE positions from get_rope_index). Decode: one token per language_forward call; the token at
-// sequence index p has position p + rope_delta on all three axes. Stops after an eos id (which is
+// Prefill: one recorded step over the whole prompt (image rows of image_embeds spliced at the image
+// tokens, MRoPE positions from get_rope_index). Decode: a one-token step recorded once (language_program)
+// and replayed per token — on CUDA one graph launch and one wait, for the logits the sampler reads; the
+// token at sequence index p has position p + rope_delta on all three axes. Stops after an eos id (which is
 // returned, as HF does) or max_new_tokens.
 //
 // Sampling (HF's logits processors, in HF's order): the repetition penalty (for every distinct id of the
@@ -252,9 +253,13 @@ generation_result generate(const language_weights& w, const tensor& input_ids, c
     auto t0 = clock::now();
     const rope_index rope = get_rope_index(ids, image_grids, {}, w.config);
     model_cache cache = model_cache::empty(c, exec);
-    cache.reserve = n + options.max_new_tokens;  // the keys and values never move while generating
-    const tensor embeds = embed_prompt(w, ids_t, image_embeds, exec);
-    language_output out = language_forward(w, embeds, rope.position_ids, cache, exec);
+    const index_t capacity = n + options.max_new_tokens;  // the keys and values never move while generating
+    tensor logits;
+    {
+        language_program<Executor> prefill(w, cache, n, /*from_ids=*/false, 1, exec, capacity);
+        embed_prompt_into(w, ids_t, image_embeds, prefill.embeds_input(), exec);
+        logits = prefill.run_embeds(prefill.embeds_input(), rope.position_ids);
+    }
 
     std::vector<std::int64_t> context(ids.begin(), ids.end());  // prompt + generated, for the repetition penalty
     auto emit = [&](const tensor& logits) -> bool {  // samples, reports; true = stop
@@ -271,15 +276,17 @@ generation_result generate(const language_weights& w, const tensor& input_ids, c
         }
         return static_cast<std::int64_t>(res.tokens.size()) >= options.max_new_tokens;
     };
-    bool stop = emit(out.logits);
+    bool stop = emit(logits);
+    logits = tensor{};  // (it holds the prefill step's arena)
     res.stats.prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
 
     t0 = clock::now();
-    while (!stop) {
-        const tensor next = tensor::from(std::vector<std::int64_t>{res.tokens.back()}, {1});
-        const tensor e = vl::eval(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(next)), exec);  // [1, D]
-        out = language_forward(w, e, text_position_ids(cache.length + rope.rope_delta, 1), cache, exec);
-        stop = emit(out.logits);
+    if (!stop) {
+        language_program<Executor> decode(w, cache, 1, /*from_ids=*/true, 1, exec, capacity);
+        while (!stop) {
+            const std::int64_t next = res.tokens.back();
+            stop = emit(decode.run_ids({&next, 1}, text_position_ids(cache.length + rope.rope_delta, 1)));
+        }
     }
     res.stats.decode_s = std::chrono::duration<double>(clock::now() - t0).count();
     res.stats.generated_tokens = static_cast<index_t>(res.tokens.size());

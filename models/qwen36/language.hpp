@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -54,8 +55,9 @@ struct layer_cache {
     tensor conv_state;       // [K−1, C]: the last K−1 inputs of the causal conv (zeros before the first token)
     tensor recurrent_state;  // f32 [Hv, Dk, Dv]: the delta-rule state S (zeros before the first token); updated in place
     tensor keys, values;     // [T, Hkv, hd]: post-norm, post-RoPE keys and the values of the T positions so far (undefined while T = 0)
-    // The buffers keys and values are the first T rows of ([capacity, Hkv, hd]): new positions are written
-    // after them, and a full buffer is replaced by one 1.5× larger, so decoding does not copy the cache per step.
+    // The buffers keys and values are the first T rows of ([capacity, Hkv, hd]): a step writes its positions
+    // after them (write_rows), and a full buffer is replaced by one 1.5× larger before a step that needs
+    // more room, so decoding does not copy the cache per step.
     tensor key_store, value_store;
 };
 
@@ -63,6 +65,38 @@ struct model_cache {
     std::vector<layer_cache> layers;
     index_t length = 0;  // positions processed so far
     index_t reserve = 0;  // positions to make room for when the keys are first stored (e.g. prompt + max_new_tokens)
+
+    // Room for `need` positions in every attention layer's key/value buffers (a full buffer is replaced by
+    // one max(need, reserve, 1.5 × capacity) long, the cached rows copied over); a no-op when there is room.
+    template <class Executor>
+    void make_room(index_t need, const text_config& c, Executor& exec) {
+        for (layer_cache& l : layers) {
+            if (l.conv_state.defined()) continue;  // a GDN layer
+            const index_t capacity = l.key_store.defined() ? l.key_store.extent(0) : 0;
+            if (capacity >= need) continue;
+            const dims shape{std::max({need, reserve, capacity + capacity / 2}), c.num_key_value_heads, c.head_dim};
+            for (auto [store, used] : {std::pair{&l.key_store, &l.keys}, std::pair{&l.value_store, &l.values}}) {
+                tensor grown = exec.make_tensor(shape, dtype_of_v<typename Executor::compute_type>);
+                if (length > 0) vl::eval_into(vl::input<3>(*used), exec, grown.slice(0, 0, length));
+                *store = std::move(grown);
+                *used = length > 0 ? store->slice(0, 0, length) : tensor{};
+            }
+        }
+    }
+    // The positions a step has written are now part of the cache.
+    void advance(index_t n) {
+        length += n;
+        for (layer_cache& l : layers)
+            if (l.key_store.defined()) {
+                l.keys = l.key_store.slice(0, 0, length);
+                l.values = l.value_store.slice(0, 0, length);
+            }
+    }
+    index_t capacity() const {
+        for (const layer_cache& l : layers)
+            if (!l.conv_state.defined()) return l.key_store.defined() ? l.key_store.extent(0) : 0;
+        return std::numeric_limits<index_t>::max();  // no attention layer: nothing to hold
+    }
 
     // The state of a new sequence: zero conv windows and recurrent states, no keys. Host tensors in f32 (the
     // recurrent state always f32, spec §10.11).
@@ -204,10 +238,11 @@ tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights&
     const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
     auto x = vl::input<2>(normed);                                                                  // [L, D]
 
-    // The conv window: the cached K−1 inputs, then the new ones; its last K−1 rows are the next window.
+    // The conv window: the cached K−1 inputs, then the new ones; its last K−1 rows are the next window,
+    // written over the cached one (in place: a recorded step updates the same buffer at every run).
     const tensor xpad = vl::eval(vl::concat(0, vl::input<2>(cache.conv_state),
                                             vl::name(p + "in_proj_qkv.out", vl::linear(x, vl::input<2>(w.in_proj_qkv)))), exec);  // [K−1+L, C]
-    cache.conv_state = vl::eval(vl::slice(vl::input<2>(xpad), 0, n, n + conv_kernel_size - 1), exec);  // [K−1, C]
+    vl::eval_into(vl::slice(vl::input<2>(xpad), 0, n, n + conv_kernel_size - 1), exec, cache.conv_state);  // [K−1, C]
 
     auto mixed = vl::share(vl::name(p + "conv.out", vl::silu(causal_conv(vl::input<2>(xpad), vl::input<2>(w.conv_weight), n))));  // [L, C]
     auto [q, k, v] = vl::split(mixed, -1, std::array<index_t, 3>{hk * dk, hk * dk, hv * dv});      // [L, Hk·Dk] ×2, [L, Hv·Dv]  views
@@ -229,48 +264,33 @@ tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights&
     return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
 }
 
-// `past` ‖ `fresh` along the positions: `fresh` is written into `store` after the `past` rows (a view of
-// store's first rows, or undefined), growing store when it is full; returns the view of all rows.
-//     store: [capacity, Hkv, hd],  fresh: [L, Hkv, hd]  ->  [past + L, Hkv, hd]
-template <floating_expression E, class Executor>
-tensor append_positions(tensor& store, const tensor& past, E fresh, index_t reserve, Executor& exec) {
-    const index_t used = past.defined() ? past.extent(0) : 0, need = used + fresh.shape()[0];
-    if (!store.defined() || store.extent(0) < need) {
-        const index_t capacity = std::max({need, reserve, store.defined() ? store.extent(0) + store.extent(0) / 2 : 0});
-        const dims shape{capacity, fresh.shape()[1], fresh.shape()[2]};
-        tensor grown = exec.make_tensor(shape, dtype_of_v<typename Executor::compute_type>);
-        if (used > 0) vl::eval_into(vl::input<3>(past), exec, grown.slice(0, 0, used));
-        store = std::move(grown);
-    }
-    vl::eval_into(std::move(fresh), exec, store.slice(0, used, need));
-    return store.slice(0, 0, need);
-}
-
-// A gated full-attention layer (spec §5.4) on hidden [L, D]; appends its keys and values to the cache.
+// A gated full-attention layer (spec §5.4) on hidden [L, D]: writes its keys and values into the cache's
+// buffers at positions past .. past + L − 1 (`past`: i64 [1] in the executor's memory, read when the step
+// runs) and attends over them.
 //     cos, sin: [L, 1, rd]
 template <class Executor>
-tensor attention_layer(const decoder_layer_weights& lw, const attention_weights& w, const text_config& c, const tensor& hidden, const rotary_tables& rope,
-                       layer_cache& cache, index_t past, index_t reserve, const std::string& prefix, Executor& exec) {
+tensor attention_layer(const decoder_layer_weights& lw, const attention_weights& w, const text_config& c, const tensor& hidden, const tensor& cos_t,
+                       const tensor& sin_t, const tensor& past, layer_cache& cache, const std::string& prefix, Executor& exec) {
     const index_t n = hidden.extent(0), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, hd = c.head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::string p = prefix + "self_attn.";
     const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
     auto x = vl::input<2>(normed);                                                                  // [L, D]
-    auto cos = vl::input<3>(rope.cos), sin = vl::input<3>(rope.sin);                                // [L, 1, rd]
+    auto cos = vl::input<3>(cos_t), sin = vl::input<3>(sin_t);                                      // [L, 1, rd]
 
     auto k_proj = vl::name(p + "k_proj.out", vl::linear(x, vl::input<2>(w.k_proj)));               // [L, Hkv·hd]
     auto k = vl::name(p + "k_norm.out", vl::rms_norm(vl::reshape(k_proj, vl::shape_t<3>{n, kv_heads, hd}), vl::input<1>(w.k_norm), eps,
                                                      rms_weight::one_plus));                        // [L, Hkv, hd]
     auto v = vl::reshape(vl::name(p + "v_proj.out", vl::linear(x, vl::input<2>(w.v_proj))), vl::shape_t<3>{n, kv_heads, hd});  // [L, Hkv, hd]
-    cache.keys = append_positions(cache.key_store, cache.keys, partial_rotary(k, cos, sin), reserve, exec);  // [past + L, Hkv, hd]
-    cache.values = append_positions(cache.value_store, cache.values, v, reserve, exec);                    // [past + L, Hkv, hd]
+    auto keys = vl::write_rows(cache.key_store, past, partial_rotary(k, cos, sin));                // [capacity, Hkv, hd]  rows past.. written
+    auto values = vl::write_rows(cache.value_store, past, v);                                       // [capacity, Hkv, hd]
 
     // q_proj rows are per head [query (hd) | gate (hd)] (spec §10.2)
     auto qg = vl::share(vl::reshape(vl::name(p + "q_proj.out", vl::linear(x, vl::input<2>(w.q_proj))), vl::shape_t<3>{n, heads, 2 * hd}));  // [L, H, 2hd]
     auto q = vl::name(p + "q_norm.out", vl::rms_norm(vl::slice(qg, -1, 0, hd), vl::input<1>(w.q_norm), eps, rms_weight::one_plus));  // [L, H, hd]
     auto gate = vl::reshape(vl::slice(qg, -1, hd, 2 * hd), vl::shape_t<2>{n, heads * hd});        // [L, H·hd]
-    auto attn = vl::attention(partial_rotary(q, cos, sin), vl::input<3>(cache.keys), vl::input<3>(cache.values),
-                              1.0f / std::sqrt(static_cast<float>(hd)), vl::attention_mask::causal(past));  // [L, H, hd]  GQA h -> h / (H / Hkv)
+    auto attn = vl::attention(partial_rotary(q, cos, sin), keys, values, 1.0f / std::sqrt(static_cast<float>(hd)),
+                              vl::attention_mask::causal(past));                                    // [L, H, hd]  GQA h -> h / (H / Hkv); keys <= past + i
     auto o = vl::name(p + "o_proj.in0", vl::reshape(attn, vl::shape_t<2>{n, heads * hd}) * vl::sigmoid(gate));  // [L, H·hd]
     auto out = vl::name(p + "o_proj.out", vl::linear(o, vl::input<2>(w.o_proj)));                  // [L, D]
     return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
@@ -284,9 +304,9 @@ tensor attention_layer(const decoder_layer_weights& lw, const attention_weights&
 // token, the rows of image_embeds [N, D] in order (the vision tower's output for the prompt's images;
 // undefined for a text-only prompt). input_ids: integer [L] on the host.
 template <class Executor>
-tensor embed_prompt(const language_weights& w, const tensor& input_ids, const tensor& image_embeds, Executor& exec) {
+void embed_prompt_into(const language_weights& w, const tensor& input_ids, const tensor& image_embeds, const tensor& embeds, Executor& exec) {
     if (input_ids.rank() != 1) throw shape_error("embed_prompt: input_ids must be [L], got " + to_string(input_ids.shape()));
-    tensor embeds = vl::eval(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(input_ids)), exec);  // [L, D]
+    vl::eval_into(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(input_ids)), exec, embeds);  // [L, D]
     const tensor ids = input_ids.to(dtype::i64);
     const index_t rows = image_embeds.defined() ? image_embeds.extent(0) : 0;
     if (image_embeds.defined() && (image_embeds.rank() != 2 || image_embeds.extent(1) != embeds.extent(1)))
@@ -296,6 +316,13 @@ tensor embed_prompt(const language_weights& w, const tensor& input_ids, const te
         vl::eval_into(vl::input<2>(image_embeds.slice(0, row, row + r.end - r.begin)), exec, embeds.slice(0, r.begin, r.end));
         row += r.end - r.begin;
     }
+}
+// The same into a new tensor [L, D] in the executor's memory.
+template <class Executor>
+tensor embed_prompt(const language_weights& w, const tensor& input_ids, const tensor& image_embeds, Executor& exec) {
+    if (input_ids.rank() != 1) throw shape_error("embed_prompt: input_ids must be [L], got " + to_string(input_ids.shape()));
+    tensor embeds = exec.make_tensor(dims{input_ids.extent(0), w.config.text.hidden_size}, dtype_of_v<typename Executor::compute_type>);
+    embed_prompt_into(w, input_ids, image_embeds, embeds, exec);
     return embeds;
 }
 
@@ -310,41 +337,36 @@ struct language_output {
     std::vector<tensor> hidden_states;  // when asked for: [0] = the input embeddings, [i + 1] = the output of layer i
 };
 
-// The L positions after the cache's (embeds [L, D], position_ids integer [3, L]); updates the cache.
+// What a step reads that changes from one step to the next, in the executor's memory. A recorded step
+// (language_program) reads them where they lie at every run.
+struct step_inputs {
+    tensor ids;       // integer [L]: token ids, embedded by the step (decode); or undefined, then
+    tensor embeds;    // [L, D]: the input embeddings (a prompt, image rows spliced in)
+    tensor cos, sin;  // f32 [L, 1, rd]: the MRoPE tables of the L positions
+    tensor past;      // i64 [1]: positions already in the cache
+};
+
+// One step of the model: the L positions after the `past` ones in the cache. Reads the cache and writes
+// the new positions' state into it (conv windows, recurrent states, keys and values at rows past ..), but
+// changes nothing on the host: the caller advances cache.length (model_cache::advance). The key/value
+// buffers must have room for past + L positions (model_cache::make_room).
 template <class Executor>
-language_output language_forward(const language_weights& w, const tensor& embeds, const tensor& position_ids, model_cache& cache, Executor& exec,
-                                 const forward_options& options = {}) {
+language_output language_step(const language_weights& w, const step_inputs& in, model_cache& cache, Executor& exec, const forward_options& options = {}) {
     const text_config& c = w.config.text;
-    const index_t n = embeds.extent(0);
-    if (embeds.rank() != 2 || embeds.extent(1) != c.hidden_size)
-        throw shape_error("language_forward: embeds must be [L, " + std::to_string(c.hidden_size) + "], got " + to_string(embeds.shape()));
-    if (position_ids.rank() != 2 || position_ids.extent(0) != 3 || position_ids.extent(1) != n)
-        throw shape_error("language_forward: position_ids must be [3, " + std::to_string(n) + "], got " + to_string(position_ids.shape()));
-    if (cache.layers.size() != w.layers.size())
-        throw shape_error("language_forward: the cache has " + std::to_string(cache.layers.size()) + " layers, the model " + std::to_string(w.layers.size()));
-    if (cache.length + n > c.max_position_embeddings)
-        throw config_error("language_forward: " + std::to_string(cache.length) + " cached + " + std::to_string(n) + " new positions exceed the context (max_position_embeddings " +
-                           std::to_string(c.max_position_embeddings) + ")");
-    if (options.logits_positions < 0 || options.logits_positions > n)
-        throw shape_error("language_forward: logits for " + std::to_string(options.logits_positions) + " positions of " + std::to_string(n));
-
-    rotary_tables rope = text_rotary(position_ids, c);
-    rope = {rope.cos.reshape({n, 1, c.rotary_dim()}), rope.sin.reshape({n, 1, c.rotary_dim()})};
-
     language_output out;
-    tensor hidden = embeds;
+    tensor hidden = in.ids.defined() ? vl::eval(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(in.ids)), exec)  // [L, D]
+                                     : in.embeds;                                                                         // [L, D]
+    const index_t n = hidden.extent(0);
     if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
     for (std::size_t i = 0; i < w.layers.size(); ++i) {
         const decoder_layer_weights& lw = w.layers[i];
         const std::string prefix = "layers." + std::to_string(i) + ".";
         if (const auto* gdn = std::get_if<delta_net_weights>(&lw.mixer))
-            hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, exec);
+            hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, exec);                                // [L, D]
         else
-            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, rope, cache.layers[i], cache.length, cache.reserve, prefix, exec);
+            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, in.cos, in.sin, in.past, cache.layers[i], prefix, exec);  // [L, D]
         if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
     }
-    cache.length += n;
-
     out.last_hidden_state = vl::eval(
         vl::name("norm.out", vl::rms_norm(vl::input<2>(hidden), vl::input<1>(w.norm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)), exec);  // [L, D]
     auto last = vl::slice(vl::input<2>(out.last_hidden_state), 0, n - options.logits_positions, n);  // [n_logits, D]
@@ -352,14 +374,168 @@ language_output language_forward(const language_weights& w, const tensor& embeds
     return out;
 }
 
+namespace detail {
+inline void check_step(const language_weights& w, const model_cache& cache, index_t n, const tensor* position_ids, index_t logits_positions) {
+    const text_config& c = w.config.text;
+    if (position_ids && (position_ids->rank() != 2 || position_ids->extent(0) != 3 || position_ids->extent(1) != n))
+        throw shape_error("language_forward: position_ids must be [3, " + std::to_string(n) + "], got " + to_string(position_ids->shape()));
+    if (cache.layers.size() != w.layers.size())
+        throw shape_error("language_forward: the cache has " + std::to_string(cache.layers.size()) + " layers, the model " + std::to_string(w.layers.size()));
+    if (cache.length + n > c.max_position_embeddings)
+        throw config_error("language_forward: " + std::to_string(cache.length) + " cached + " + std::to_string(n) + " new positions exceed the context (max_position_embeddings " +
+                           std::to_string(c.max_position_embeddings) + ")");
+    if (logits_positions < 0 || logits_positions > n)
+        throw shape_error("language_forward: logits for " + std::to_string(logits_positions) + " positions of " + std::to_string(n));
+}
+// cos, sin of text_rotary written into host tensors [L, 1, rd].
+inline void write_rotary(const tensor& position_ids, const text_config& c, const tensor& cos, const tensor& sin) {
+    const rotary_tables r = text_rotary(position_ids, c);
+    std::copy_n(r.cos.data<float>(), r.cos.numel(), cos.data<float>());
+    std::copy_n(r.sin.data<float>(), r.sin.numel(), sin.data<float>());
+}
+}  // namespace detail
+
+// The L positions after the cache's (embeds [L, D], position_ids integer [3, L]), evaluated eagerly;
+// updates the cache.
+template <class Executor>
+language_output language_forward(const language_weights& w, const tensor& embeds, const tensor& position_ids, model_cache& cache, Executor& exec,
+                                 const forward_options& options = {}) {
+    const text_config& c = w.config.text;
+    const index_t n = embeds.extent(0);
+    if (embeds.rank() != 2 || embeds.extent(1) != c.hidden_size)
+        throw shape_error("language_forward: embeds must be [L, " + std::to_string(c.hidden_size) + "], got " + to_string(embeds.shape()));
+    detail::check_step(w, cache, n, &position_ids, options.logits_positions);
+
+    step_inputs in;
+    in.embeds = embeds;
+    const rotary_tables rope = text_rotary(position_ids, c);
+    in.cos = rope.cos.reshape({n, 1, c.rotary_dim()});
+    in.sin = rope.sin.reshape({n, 1, c.rotary_dim()});
+    in.past = tensor::from(std::vector<std::int64_t>{cache.length}, {1});
+    if constexpr (Executor::space != memory_space::host) {
+        in.cos = exec.to_device(in.cos);
+        in.sin = exec.to_device(in.sin);
+        in.past = exec.to_device(in.past);
+    }
+    cache.make_room(cache.length + n, c, exec);
+    language_output out = language_step(w, in, cache, exec, options);
+    cache.advance(n);
+    return out;
+}
+
+// A step of L positions recorded once as a program (vlgraph/program.hpp) and run at every cache length:
+// decode (L = 1, from token ids: the embedding is part of the step) or a prefill chunk (from embeddings).
+// It is bound to one cache whose key/value buffers hold `capacity` positions (made room for when it is
+// recorded); the positions, cache length and ids or embeddings are read from its inputs at every run.
+//
+//     qwen36::language_program<vl::cuda::executor<vl::bf16>> decode(w, cache, 1, /*from_ids=*/true, 1, gpu);
+//     for (...) { const vl::tensor& logits = decode.run_ids(token, text_position_ids(pos, 1)); ... }
+//
+// run_*() write the inputs (host side: pinned staging on CUDA, copied up by the program itself), replay the
+// program (one CUDA graph launch on CUDA; nothing waits) and advance the cache; the logits (in the
+// executor's memory) are rewritten by the next run.
+template <class Executor>
+class language_program {
+public:
+    language_program(const language_weights& w, model_cache& cache, index_t positions, bool from_ids, index_t logits_positions, Executor& exec,
+                     index_t capacity = 0)
+        : w_(&w), cache_(&cache), exec_(&exec), n_(positions) {
+        const text_config& c = w.config.text;
+        if (positions < 1) throw shape_error("language_program: a step has at least one position, got " + std::to_string(positions));
+        detail::check_step(w, cache, positions, nullptr, logits_positions);
+        cache.make_room(std::max(capacity, cache.length + positions), c, exec);
+        for (const layer_cache& l : cache.layers) stores_.push_back(l.key_store.defined() ? l.key_store.raw_data() : nullptr);
+
+        // Host side of the inputs (pinned on CUDA) and, on a device, their copies that the step reads.
+        const dims rot{positions, 1, c.rotary_dim()};
+        host_.cos = exec.make_staging(rot, dtype::f32);
+        host_.sin = exec.make_staging(rot, dtype::f32);
+        host_.past = exec.make_staging(dims{1}, dtype::i64);
+        if (from_ids) host_.ids = exec.make_staging(dims{positions}, dtype::i64);
+        if constexpr (Executor::space == memory_space::host) {
+            in_ = host_;
+        } else {
+            in_.cos = exec.make_tensor(rot, dtype::f32);
+            in_.sin = exec.make_tensor(rot, dtype::f32);
+            in_.past = exec.make_tensor(dims{1}, dtype::i64);
+            if (from_ids) in_.ids = exec.make_tensor(dims{positions}, dtype::i64);
+        }
+        if (!from_ids) in_.embeds = exec.make_tensor(dims{positions, c.hidden_size}, dtype_of_v<typename Executor::compute_type>);
+
+        program_ = vl::program<Executor>::record(exec, [&](Executor& e) {
+            if constexpr (Executor::space != memory_space::host) {  // the inputs' upload is the program's first work
+                vl::eval_into(vl::input<3>(host_.cos), e, in_.cos);
+                vl::eval_into(vl::input<3>(host_.sin), e, in_.sin);
+                vl::eval_into(vl::indices<1>(host_.past), e, in_.past);
+                if (from_ids) vl::eval_into(vl::indices<1>(host_.ids), e, in_.ids);
+            }
+            logits_ = language_step(*w_, in_, *cache_, e, {logits_positions, false}).logits;
+        });
+    }
+
+    // The next positions from token ids (checked against the vocabulary here: the device does not report them).
+    const tensor& run_ids(std::span<const std::int64_t> ids, const tensor& position_ids) {
+        if (!host_.ids.defined()) throw error("language_program::run_ids: this step was recorded from embeddings");
+        if (static_cast<index_t>(ids.size()) != n_) throw shape_error("language_program: " + std::to_string(ids.size()) + " ids for a step of " + std::to_string(n_));
+        for (const std::int64_t id : ids)
+            if (id < 0 || id >= w_->config.text.vocab_size)
+                throw shape_error("language_program: token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(w_->config.text.vocab_size) + ")");
+        std::copy(ids.begin(), ids.end(), host_.ids.template data<std::int64_t>());
+        return run(position_ids);
+    }
+    // The next positions from embeddings [L, D] (copied into the step's input first).
+    const tensor& run_embeds(const tensor& embeds, const tensor& position_ids) {
+        if (!in_.embeds.defined()) throw error("language_program::run_embeds: this step was recorded from token ids");
+        if (embeds.shape() != in_.embeds.shape())
+            throw shape_error("language_program: embeds " + to_string(embeds.shape()) + " for a step of " + to_string(in_.embeds.shape()));
+        if (embeds.raw_data() != in_.embeds.raw_data()) vl::eval_into(vl::input<2>(embeds), *exec_, in_.embeds);
+        return run(position_ids);
+    }
+    // The step's embeddings input, to be written in place before run_embeds(embeds_input(), ...).
+    const tensor& embeds_input() const { return in_.embeds; }
+    const tensor& logits() const { return logits_; }
+    const vl::program<Executor>& recorded() const { return program_; }
+    index_t positions() const { return n_; }
+
+private:
+    const tensor& run(const tensor& position_ids) {
+        model_cache& cache = *cache_;
+        detail::check_step(*w_, cache, n_, &position_ids, 0);
+        if (cache.length + n_ > cache.capacity())
+            throw shape_error("language_program: " + std::to_string(cache.length) + " cached + " + std::to_string(n_) + " new positions exceed the " +
+                              std::to_string(cache.capacity()) + " positions it was recorded for");
+        for (std::size_t i = 0; i < cache.layers.size(); ++i)
+            if ((cache.layers[i].key_store.defined() ? cache.layers[i].key_store.raw_data() : nullptr) != stores_[i])
+                throw error("language_program: the cache's key/value buffers were replaced since the step was recorded: record it again");
+        detail::write_rotary(position_ids, w_->config.text, host_.cos, host_.sin);
+        host_.past.template data<std::int64_t>()[0] = cache.length;
+        program_.run();
+        cache.advance(n_);
+        return logits_;
+    }
+
+    const language_weights* w_;
+    model_cache* cache_;
+    Executor* exec_;
+    index_t n_;
+    std::vector<const void*> stores_;
+    step_inputs host_, in_;
+    tensor logits_;
+    vl::program<Executor> program_;
+};
+
 // The logits of every position of a prompt, from a fresh cache (HF: model(input_ids, pixel_values, ...).logits):
-// [L, V] in the executor's memory. input_ids: integer [L] on the host; image_embeds and position_ids as for
-// embed_prompt and language_forward.
+// [L, V] in the executor's memory, by one recorded prefill step (eagerly on a traced executor). input_ids: integer [L] on the host;
+// image_embeds and position_ids as for embed_prompt and language_forward.
 template <class Executor>
 tensor prompt_logits(const language_weights& w, const tensor& input_ids, const tensor& image_embeds, const tensor& position_ids, Executor& exec) {
     model_cache cache = model_cache::empty(w.config.text, exec);
-    const tensor embeds = embed_prompt(w, input_ids, image_embeds, exec);  // [L, D]
-    return language_forward(w, embeds, position_ids, cache, exec, {.logits_positions = input_ids.extent(0)}).logits;
+    const index_t n = input_ids.extent(0);
+    if (exec.trace)  // a traced executor evaluates eagerly: every named node is read as it is computed
+        return language_forward(w, embed_prompt(w, input_ids, image_embeds, exec), position_ids, cache, exec, {n, false}).logits;
+    language_program<Executor> prefill(w, cache, n, /*from_ids=*/false, n, exec);
+    embed_prompt_into(w, input_ids, image_embeds, prefill.embeds_input(), exec);
+    return prefill.run_embeds(prefill.embeds_input(), position_ids);
 }
 
 }  // namespace vl::qwen36

@@ -235,15 +235,21 @@ tensor vision_merger(const vision_weights& w, const tensor& hidden, Executor& ex
     return vl::eval(vl::name("merger.out", out), exec);                                            // [N/4, out_hidden]
 }
 
-// The whole tower. pixel_values: floating [N, C·T·p·p] on the host or in the executor's memory.
-template <class Executor>
-vision_output vision_forward(const vision_weights& w, const tensor& pixel_values, std::span<const grid_thw> grids, Executor& exec,
-                             bool keep_hidden_states = false) {
-    const vision_config& c = w.config;
+namespace detail {
+inline void check_pixels(const vision_config& c, const tensor& pixel_values, std::span<const grid_thw> grids) {
     const index_t n = vision_patch_count(grids, c);
     if (pixel_values.rank() != 2 || pixel_values.extent(0) != n || pixel_values.extent(1) != c.patch_elements())
         throw shape_error("vision: pixel_values " + to_string(pixel_values.shape()) + " must be [" + std::to_string(n) + ", " +
                           std::to_string(c.patch_elements()) + "] for these grids (Σ t·h·w patches of C·T·p·p values)");
+}
+}  // namespace detail
+
+// The whole tower, evaluated eagerly. pixel_values: floating [N, C·T·p·p] on the host or in the executor's memory.
+template <class Executor>
+vision_output vision_tower(const vision_weights& w, const tensor& pixel_values, std::span<const grid_thw> grids, Executor& exec,
+                           bool keep_hidden_states = false) {
+    const vision_config& c = w.config;
+    detail::check_pixels(c, pixel_values, grids);
     const vision_tables tables = make_vision_tables(grids, c);
 
     vision_output out;
@@ -256,6 +262,47 @@ vision_output vision_forward(const vision_weights& w, const tensor& pixel_values
     out.image_embeds = vision_merger(w, hidden, exec);
     out.last_hidden_state = hidden;
     return out;
+}
+
+// The tower for one set of image grids, recorded once as a program (vlgraph/program.hpp): run() copies the
+// pixel values into the program's input and replays it; the outputs (in the executor's memory) are
+// rewritten by every run. The grids' tables (rotary angles, position-embedding taps, segments) are
+// constants of the recording.
+template <class Executor>
+class vision_program {
+public:
+    vision_program(const vision_weights& w, std::vector<grid_thw> grids, Executor& exec) : w_(&w), grids_(std::move(grids)), exec_(&exec) {
+        const vision_config& c = w.config;
+        pixels_ = exec.make_tensor(dims{vision_patch_count(grids_, c), c.patch_elements()}, dtype::f32);
+        program_ = vl::program<Executor>::record(exec, [&](Executor& e) { out_ = vision_tower(*w_, pixels_, grids_, e); });
+    }
+    const vision_output& run(const tensor& pixel_values) {
+        detail::check_pixels(w_->config, pixel_values, grids_);
+        vl::eval_into(vl::input<2>(pixel_values), *exec_, pixels_);
+        program_.run();
+        return out_;
+    }
+    const vl::program<Executor>& recorded() const { return program_; }
+
+private:
+    const vision_weights* w_;
+    std::vector<grid_thw> grids_;
+    Executor* exec_;
+    tensor pixels_;
+    vision_output out_;
+    vl::program<Executor> program_;
+};
+
+// The whole tower. pixel_values: floating [N, C·T·p·p] on the host or in the executor's memory. Runs as a
+// recorded program (vision_program), except when the hidden states are kept or the executor traces its
+// nodes (a trace reads every named node as it is computed): then eagerly (vision_tower).
+template <class Executor>
+vision_output vision_forward(const vision_weights& w, const tensor& pixel_values, std::span<const grid_thw> grids, Executor& exec,
+                             bool keep_hidden_states = false) {
+    if (keep_hidden_states || exec.trace) return vision_tower(w, pixel_values, grids, exec, keep_hidden_states);
+    detail::check_pixels(w.config, pixel_values, grids);
+    vision_program<Executor> tower(w, std::vector<grid_thw>(grids.begin(), grids.end()), exec);
+    return tower.run(pixel_values);
 }
 
 }  // namespace vl::qwen36
