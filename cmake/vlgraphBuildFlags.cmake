@@ -11,6 +11,13 @@ if(VLGRAPH_NATIVE)
     $<$<COMPILE_LANGUAGE:CXX>:-march=native>
     $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-march=native>)
 endif()
+# Relocatable programs (the GPU-check bundle): __FILE__ and debug info name files relative to the
+# source tree, never by the build machine's absolute path.
+if(VLGRAPH_RELOCATABLE)
+  target_compile_options(vlgraph_build_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-ffile-prefix-map=${PROJECT_SOURCE_DIR}/=>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-ffile-prefix-map=${PROJECT_SOURCE_DIR}/=>)
+endif()
 
 # CUDA: nvcc at /usr/local/cuda, compiled for VLGRAPH_CUDA_ARCHITECTURES.
 set(VLGRAPH_CUDA_BUILD OFF)
