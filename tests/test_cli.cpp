@@ -1,6 +1,7 @@
 // The vlgraph program end to end: `inspect` on the bundled checkpoint and on
 // corrupted copies of it (each must fail with a message naming the problem,
-// never crash), and usage errors.
+// never crash), usage errors, and the other subcommands (encode, tokenize,
+// generate, logits, diff) on the tiny checkpoints.
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
 
@@ -8,10 +9,12 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <sys/wait.h>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -125,6 +128,7 @@ BOOST_AUTO_TEST_CASE(usage_errors) {
     const run_result help = run_cli("--help");
     BOOST_TEST(help.status == 0);
     BOOST_TEST(help.output.find("vlgraph inspect --model DIR") != std::string::npos);
+    BOOST_TEST(help.output.find("vlgraph diff --model DIR") != std::string::npos);
 }
 
 // ---------------------------------------------------------------------------
@@ -309,4 +313,110 @@ BOOST_AUTO_TEST_CASE(logits_refuses_bad_requests) {
         expect_failure(run_cli(pre + " --input-ids " + ids.path.string() + to), {"max_position_embeddings 4096"});
     }
     expect_failure(run_cli(pre + " --input-ids /nonexistent/ids.safetensors" + to), {"/nonexistent/ids.safetensors"});
+}
+
+// ---------------------------------------------------------------------------
+// diff: the traced prefill on the CPU oracle and on a backend, node by node.
+// ---------------------------------------------------------------------------
+namespace {
+// The node named after "first node beyond tolerance: ", or "" when there is none.
+std::string first_divergent(const run_result& r) {
+    const std::string key = "first node beyond tolerance: ";
+    const auto at = r.output.find(key);
+    if (at == std::string::npos) return "";
+    const auto end = r.output.find('\n', at);
+    return r.output.substr(at + key.size(), end - at - key.size());
+}
+// N of "all N nodes within tolerance", or -1.
+long nodes_within(const run_result& r) {
+    const auto at = r.output.find("all ");
+    if (at == std::string::npos || r.output.find(" nodes within tolerance", at) == std::string::npos) return -1;
+    return std::strtol(r.output.c_str() + at + 4, nullptr, 10);
+}
+const std::string diff_text = "diff --model " + data("tiny-qwen36").string() + " --prompt 'Hello there, tiny model.' --threads 2";
+const std::string diff_image =
+    "diff --model " + data("tiny-qwen36").string() + " --image " + data("images/img_c_125x94.png").string() + " --prompt 'Describe this image.'";
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(diff_cpu_against_cpu_is_bit_identical) {
+    const run_result r = run_cli(diff_text);
+    BOOST_TEST(r.status == 0, r.output);
+    // 3 Gated DeltaNet layers and 1 attention layer, every named node of each, then norm.out and logits.
+    BOOST_TEST(nodes_within(r) > 50, r.output);
+    BOOST_TEST(first_divergent(r).empty(), r.output);
+
+    const run_result bf16 = run_cli("diff --model " + data("tiny-qwen36-bf16").string() + " --prompt hi --no-think --system 'Be brief.'");
+    BOOST_TEST(bf16.status == 0, bf16.output);
+    BOOST_TEST(nodes_within(bf16) == nodes_within(r), bf16.output);
+}
+
+// A weight scaled in the second run only: the report names the first node computed from it.
+BOOST_AUTO_TEST_CASE(diff_names_the_first_node_downstream_of_a_perturbed_weight) {
+    const std::string w = " --perturb model.language_model.layers.";
+    const std::pair<const char*, const char*> cases[] = {
+        {"1.mlp.down_proj.weight", "layers.1.mlp.out"},
+        {"1.mlp.down_proj.weight=1e-5", "layers.1.mlp.out"},
+        {"3.self_attn.q_proj.weight", "layers.3.self_attn.q_proj.out"},  // after k_proj.out, k_norm.out, v_proj.out, which it does not feed
+        {"3.self_attn.o_proj.weight=-0.5", "layers.3.self_attn.o_proj.out"},
+        {"0.linear_attn.in_proj_z.weight", "layers.0.linear_attn.in_proj_z.out"},
+        {"2.linear_attn.A_log", "layers.2.linear_attn.chunk_rule.g"},
+        {"2.linear_attn.conv1d.weight", "layers.2.linear_attn.conv.out"},
+        {"0.input_layernorm.weight", "layers.0.input_layernorm.out"},
+    };
+    for (const auto& [tensor, node] : cases) {
+        const run_result r = run_cli(diff_text + w + tensor);
+        BOOST_TEST(r.status == 1, tensor << ": " << r.output);
+        BOOST_TEST(first_divergent(r) == node, tensor << ": " << r.output);
+        BOOST_TEST(r.output.find("tolerance: nmse <= 0") != std::string::npos, r.output);
+    }
+    const run_result head = run_cli(diff_text + " --perturb lm_head.weight");
+    BOOST_TEST(first_divergent(head) == "logits", head.output);
+    // The report of a divergent node: where it is, its shape and its error figures (nmse = scale^2 for a
+    // GEMM output that is linear in the scaled weight).
+    const run_result r = run_cli(diff_text + w + "1.mlp.down_proj.weight");
+    BOOST_TEST(r.output.find("language, layer 1, op class gemm, shape [") != std::string::npos, r.output);
+    BOOST_TEST(r.output.find("nmse 1.000e-04  max-rel 1.000e-02") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_CASE(diff_with_an_image_compares_the_vision_tower_too) {
+    const run_result text = run_cli(diff_text);
+    const run_result r = run_cli(diff_image);
+    BOOST_TEST(r.status == 0, r.output);
+    BOOST_TEST(r.output.find("1 images") != std::string::npos, r.output);
+    BOOST_TEST(nodes_within(r) > nodes_within(text), r.output);  // + the vision tower's nodes
+    const run_result v = run_cli(diff_image + " --perturb model.visual.blocks.1.mlp.linear_fc2.weight");
+    BOOST_TEST(v.status == 1, v.output);
+    BOOST_TEST(first_divergent(v) == "blocks.1.mlp.out", v.output);
+    BOOST_TEST(v.output.find("vision, layer 1, op class gemm") != std::string::npos, v.output);
+    const run_result m = run_cli(diff_image + " --perturb model.visual.merger.linear_fc2.bias");
+    BOOST_TEST(first_divergent(m) == "merger.out", m.output);
+    const run_result l = run_cli(diff_image + " --perturb model.language_model.layers.1.mlp.down_proj.weight");
+    BOOST_TEST(first_divergent(l) == "layers.1.mlp.out", l.output);
+}
+
+// A one-token prompt runs the delta rule's recurrent form (its own node names).
+BOOST_AUTO_TEST_CASE(diff_of_input_ids) {
+    const ids_file one(vl::tensor::from(std::vector<std::int64_t>{7}, {1}));
+    const std::string pre = "diff --model " + data("tiny-qwen36").string() + " --input-ids " + one.path.string();
+    BOOST_TEST(run_cli(pre).status == 0);
+    const run_result r = run_cli(pre + " --perturb model.language_model.layers.0.linear_attn.dt_bias=0.5");
+    BOOST_TEST(first_divergent(r) == "layers.0.linear_attn.recurrent_rule.g", r.output);
+}
+
+BOOST_AUTO_TEST_CASE(diff_refuses_bad_requests) {
+    const auto one_line = [](const run_result& r) { return r.output.find('\n') == r.output.size() - 1; };
+    const run_result unknown = run_cli(diff_text + " --perturb model.language_model.layers.9.mlp.down_proj.weight");
+    expect_failure(unknown, {"--perturb: model.language_model.layers.9.mlp.down_proj.weight is not a tensor of the checkpoint"});
+    BOOST_TEST(one_line(unknown), unknown.output);
+    const run_result vision = run_cli(diff_text + " --perturb model.visual.blocks.0.norm1.weight");
+    expect_failure(vision, {"is a vision tensor; give --image"});
+    BOOST_TEST(one_line(vision), vision.output);
+    const run_result backend = run_cli(diff_text + " --backend bogus");
+    BOOST_TEST(backend.status == 2, backend.output);
+    BOOST_TEST(backend.output.find("--backend must be cpu or cuda, got 'bogus'") != std::string::npos, backend.output);
+    BOOST_TEST(run_cli(diff_text + " --perturb =0.1").status == 2);
+    BOOST_TEST(run_cli(diff_text + " --perturb lm_head.weight=abc").status == 2);
+    BOOST_TEST(run_cli(diff_text + " --perturb lm_head.weight=0").status == 2);
+    BOOST_TEST(run_cli(diff_text + " --out x.safetensors").status == 2);
+    BOOST_TEST(run_cli("diff --model " + data("tiny-qwen36").string()).status == 2);  // neither --prompt nor --input-ids
 }

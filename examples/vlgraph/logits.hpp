@@ -5,7 +5,7 @@
 //                  --out OUT.safetensors [--backend cpu|cuda] [--threads N]
 //
 // --prompt builds the same chat prompt as `vlgraph generate` (prompt.hpp). --input-ids takes the token ids
-// as they are: a safetensors file with an integer tensor "input_ids", [L] or [1, L] (a text prompt: image
+// as they are (read_input_ids): a safetensors file with an integer tensor "input_ids", [L] or [1, L] (a text prompt: image
 // tokens in it are refused, there are no images to fill them). Writes input_ids (i64 [L]), position_ids
 // (i64 [3, L], the MRoPE T/H/W rows) and logits (f32 [L, V]) — HF's
 //   model(input_ids, pixel_values=..., image_grid_thw=...).logits[0]
@@ -29,20 +29,6 @@
 
 namespace vlcli {
 
-namespace logits_detail {
-// The "input_ids" tensor of a safetensors file as i64 [L].
-inline vl::tensor read_input_ids(const std::string& path) {
-    const auto f = vl::safetensors_file::open(path);
-    if (!f.contains("input_ids")) throw vl::format_error(path + ": no tensor named input_ids");
-    const vl::tensor ids = f.get("input_ids");
-    if (vl::is_floating(ids.type())) throw vl::dtype_error(path + ": input_ids must be an integer tensor, got " + std::string(vl::name_of(ids.type())));
-    const bool batch_of_one = ids.rank() == 2 && ids.extent(0) == 1;
-    if ((ids.rank() != 1 && !batch_of_one) || ids.numel() == 0)
-        throw vl::shape_error(path + ": input_ids must be [L] or [1, L] with L >= 1, got " + vl::to_string(ids.shape()));
-    return ids.to(vl::dtype::i64).reshape({ids.numel()});
-}
-}  // namespace logits_detail
-
 inline int logits(const args& a) {
     namespace q = vl::qwen36;
     using clock = std::chrono::steady_clock;
@@ -50,15 +36,13 @@ inline int logits(const args& a) {
     const std::string out_path = a.required("out");
     const std::string backend = a.backend(VLGRAPH_CLI_CUDA);
     const int threads = a.threads();
-    if (a.has("prompt") == a.has("input-ids")) throw usage_error("give either --prompt or --input-ids");
-    if (a.has("input-ids") && (a.has("image") || a.has("system") || a.flag("no-think")))
-        throw usage_error("--image, --system and --no-think go with --prompt, not --input-ids");
+    check_prompt_or_input_ids(a);
 
     auto t0 = clock::now();
     const q::model_config cfg = q::load_config(dir);
     chat_prompt p;
     if (a.has("prompt")) p = build_chat_prompt(a, dir, cfg, q::load_tokenizer(dir), backend, threads);
-    else p.input_ids = logits_detail::read_input_ids(a.one("input-ids"));
+    else p.input_ids = read_input_ids(a.one("input-ids"));
     const vl::tensor& ids = p.input_ids;
     const q::rope_index rope = q::get_rope_index({ids.data<std::int64_t>(), static_cast<std::size_t>(ids.numel())}, p.grids, {}, cfg);
     const q::language_weights w = q::language_weights::load(vl::checkpoint::open(dir), cfg, backend == "cuda" ? vl::dtype::bf16 : vl::dtype::f32);

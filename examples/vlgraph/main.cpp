@@ -5,8 +5,10 @@
 //   vlgraph encode --model DIR (--image PATH_OR_DATA_URI ... | --pixel-values IN) --out OUT [--threads N]
 //   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [options]
 //   vlgraph logits --model DIR (--prompt TEXT [--image ...] | --input-ids IDS) --out OUT [options]
+//   vlgraph diff --model DIR (--prompt TEXT [--image ...] | --input-ids IDS) [--backend cpu|cuda] [--perturb TENSOR[=SCALE]]
 //   vlgraph tokenize --model DIR --text TEXT
 #include "args.hpp"
+#include "diff.hpp"
 #include "encode.hpp"
 #include "generate.hpp"
 #include "inspect.hpp"
@@ -54,6 +56,18 @@ usage:
       The prefill of one prompt: write input_ids (i64 [L]), position_ids
       (i64 [3, L]) and logits (f32 [L, vocab]). --prompt builds the chat prompt
       of generate; --input-ids reads an integer tensor "input_ids" ([L] or [1, L]).
+  vlgraph diff --model DIR (--prompt TEXT [--image ...] [--system TEXT] [--no-think]
+                            | --input-ids IDS.safetensors)
+               [--backend cpu|cuda] [--threads N] [--perturb TENSOR[=SCALE]]
+      Run the prefill of one prompt (with its images: the vision tower too) on
+      the CPU oracle (f32) and on the backend (cpu: a second f32 run; cuda:
+      bf16 weights on the GPU), both traced, and compare them node by node:
+      print the first node beyond tolerance (name, layer, shape, max-abs, NMSE,
+      max-rel, the bound) and exit 1, or "all N nodes within tolerance".
+      cpu must be bit-identical; cuda is held to the per-op tolerances of
+      docs/numerics.md plus an allowance growing with depth. --perturb
+      multiplies the checkpoint tensor TENSOR by (1 + SCALE) (default 1e-2) in
+      the second run only.
   vlgraph tokenize --model DIR --text TEXT
       Print the token ids of TEXT (space-separated; no special tokens added).
   vlgraph --help
@@ -80,6 +94,8 @@ int main(int argc, char** argv) {
         if (command == "logits")
             return vlcli::logits(
                 vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "out", "backend", "threads"}, {"no-think"}));
+        if (command == "diff")
+            return vlcli::diff(vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "backend", "threads", "perturb"}, {"no-think"}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");
     } catch (const vlcli::usage_error& e) {

@@ -1,5 +1,6 @@
 // examples/vlgraph/on_cuda.cu — see on_cuda.hpp.
 #include "on_cuda.hpp"
+#include "prefill_trace.hpp"
 
 #include <vlgraph/backends/cuda/cuda.cuh>
 
@@ -24,6 +25,18 @@ vl::tensor prompt_logits_on_cuda(const vl::qwen36::language_weights& host_weight
     vl::cuda::executor<vl::bf16> gpu;
     const auto w = host_weights.map(bf16_on_device);
     return gpu.to_host(vl::qwen36::prompt_logits(w, input_ids, image_embeds, position_ids, gpu)).to(vl::dtype::f32);
+}
+
+vl::trace_recorder prefill_trace_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::qwen36::vision_weights* host_vision,
+                                         const vl::tensor& pixel_values, std::span<const vl::qwen36::grid_thw> grids, const vl::tensor& input_ids,
+                                         const vl::tensor& position_ids) {
+    vl::cuda::executor<vl::bf16> gpu;
+    const auto w = host_weights.map(bf16_on_device);
+    vl::qwen36::vision_weights vw;
+    if (host_vision) vw = host_vision->map(bf16_on_device);
+    const vl::tensor pixels = host_vision ? vl::cuda::to_device(pixel_values) : vl::tensor();
+    return prefill_trace(w, host_vision ? &vw : nullptr, pixels, grids, input_ids, position_ids, gpu,
+                         [&gpu](const vl::tensor& t) { return gpu.to_host(t); });
 }
 
 vl::qwen36::generation_result generate_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::tensor& input_ids,

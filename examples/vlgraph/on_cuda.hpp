@@ -1,11 +1,12 @@
 // examples/vlgraph/on_cuda.hpp — the model on the CUDA backend, for `--backend cuda` of `vlgraph encode`,
-// `generate` and `logits`. Defined in on_cuda.cu, which is compiled (by nvcc) into the program only when
+// `generate`, `logits` and `diff`. Defined in on_cuda.cu, which is compiled (by nvcc) into the program only when
 // the CUDA backend is built; the rest of the program stays plain C++.
 //
 // bf16 weights and intermediates on the GPU, f32 arithmetic (and an f32 delta-rule state); results come
 // back as host tensors.
 #pragma once
 
+#include <vlgraph/compare.hpp>
 #include <vlgraph/models/qwen36/generate.hpp>
 #include <vlgraph/models/qwen36/language_weights.hpp>
 #include <vlgraph/models/qwen36/vision.hpp>
@@ -20,6 +21,12 @@ vl::qwen36::vision_output vision_on_cuda(const vl::qwen36::vision_weights& host_
 // qwen36::prompt_logits; the logits come back as f32 [L, V].
 vl::tensor prompt_logits_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::tensor& input_ids, const vl::tensor& image_embeds,
                                  const vl::tensor& position_ids);
+
+// The traced prefill of `vlgraph diff` (prefill_trace.hpp) on executor<bf16>: the host weights (and the
+// vision weights, null for a text prompt) uploaded as bf16; every traced node comes back as an f32 host copy.
+vl::trace_recorder prefill_trace_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::qwen36::vision_weights* host_vision,
+                                         const vl::tensor& pixel_values, std::span<const vl::qwen36::grid_thw> grids, const vl::tensor& input_ids,
+                                         const vl::tensor& position_ids);
 
 // qwen36::generate.
 vl::qwen36::generation_result generate_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::tensor& input_ids,

@@ -1,15 +1,17 @@
-// examples/vlgraph/prompt.hpp — the chat prompt of `vlgraph generate` and `vlgraph logits`.
+// examples/vlgraph/prompt.hpp — the chat prompt of `vlgraph generate`, `logits` and `diff`.
 //
 // One user turn (the --image sources, then the --prompt text; an optional --system turn), rendered with the
 // checkpoint's chat template (add_generation_prompt; thinking unless --no-think), each <|image_pad|>
-// expanded to its image's token count, tokenised; the images go through the vision tower on the chosen
-// backend.
+// expanded to its image's token count, tokenised (render_chat_prompt); build_chat_prompt also runs the
+// images through the vision tower on the chosen backend. `logits` and `diff` take either such a prompt or
+// the token ids of a file (--input-ids, read_input_ids).
 #pragma once
 
 #include "args.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/image/decode.hpp>
+#include <vlgraph/io/safetensors.hpp>
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/preprocess.hpp>
 #include <vlgraph/models/qwen36/tokenizer.hpp>
@@ -29,13 +31,15 @@ namespace vlcli {
 
 struct chat_prompt {
     vl::tensor input_ids;                     // i64 [L], image tokens expanded
-    vl::tensor image_embeds;                  // f32 [N, D] host rows for the image tokens (undefined without images)
+    vl::tensor pixel_values;                  // f32 [N, C·T·p·p], the images' patches (undefined without images)
+    vl::tensor image_embeds;                  // f32 [N, D] host rows for the image tokens (undefined without images or before the vision tower)
     std::vector<vl::qwen36::grid_thw> grids;  // one per image
     double vision_s = 0;                      // vision tower time (weights loading included)
 };
 
-inline chat_prompt build_chat_prompt(const args& a, const std::filesystem::path& dir, const vl::qwen36::model_config& cfg,
-                                     const vl::qwen36::tokenizer& tok, const std::string& backend, int threads) {
+// The chat prompt's token ids, and the images preprocessed (pixel_values, grids); the vision tower does not run.
+inline chat_prompt render_chat_prompt(const args& a, const std::filesystem::path& dir, const vl::qwen36::model_config& cfg,
+                                      const vl::qwen36::tokenizer& tok) {
     namespace q = vl::qwen36;
     std::vector<q::message> messages;
     if (a.has("system")) messages.push_back({"system", {q::content_part::of_text(a.one("system"))}, std::nullopt});
@@ -55,20 +59,50 @@ inline chat_prompt build_chat_prompt(const args& a, const std::filesystem::path&
         for (const q::image_info& m : pixels.per_image) tokens.push_back(m.tokens);
         rendered = q::expand_image_pads(rendered, tokens);
         p.grids = q::grids_from_tensor(pixels.image_grid_thw);
-        const auto t0 = std::chrono::steady_clock::now();
-        const q::vision_weights vw = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);
-#if VLGRAPH_CLI_CUDA
-        if (backend == "cuda") p.image_embeds = vision_on_cuda(vw, pixels.pixel_values, p.grids).image_embeds;
-#endif
-        if (backend == "cpu") {
-            vl::cpu::executor cpu{threads};
-            p.image_embeds = q::vision_forward(vw, pixels.pixel_values, p.grids, cpu).image_embeds;
-        }
-        p.vision_s = seconds_since(t0);
+        p.pixel_values = pixels.pixel_values;
     }
     const std::vector<std::int32_t> ids = tok.bpe.encode(rendered);
     p.input_ids = vl::tensor::from(std::vector<std::int64_t>(ids.begin(), ids.end()), {static_cast<vl::index_t>(ids.size())});
     return p;
+}
+
+// render_chat_prompt, then the images through the vision tower on `backend` (image_embeds).
+inline chat_prompt build_chat_prompt(const args& a, const std::filesystem::path& dir, const vl::qwen36::model_config& cfg,
+                                     const vl::qwen36::tokenizer& tok, const std::string& backend, int threads) {
+    namespace q = vl::qwen36;
+    chat_prompt p = render_chat_prompt(a, dir, cfg, tok);
+    if (p.pixel_values.defined()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const q::vision_weights vw = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);
+#if VLGRAPH_CLI_CUDA
+        if (backend == "cuda") p.image_embeds = vision_on_cuda(vw, p.pixel_values, p.grids).image_embeds;
+#endif
+        if (backend == "cpu") {
+            vl::cpu::executor cpu{threads};
+            p.image_embeds = q::vision_forward(vw, p.pixel_values, p.grids, cpu).image_embeds;
+        }
+        p.vision_s = seconds_since(t0);
+    }
+    return p;
+}
+
+// The prompt options of `logits` and `diff`: either --prompt (with --image, --system, --no-think) or --input-ids.
+inline void check_prompt_or_input_ids(const args& a) {
+    if (a.has("prompt") == a.has("input-ids")) throw usage_error("give either --prompt or --input-ids");
+    if (a.has("input-ids") && (a.has("image") || a.has("system") || a.flag("no-think")))
+        throw usage_error("--image, --system and --no-think go with --prompt, not --input-ids");
+}
+
+// The "input_ids" tensor of a safetensors file (--input-ids) as i64 [L]: an integer tensor, [L] or [1, L].
+inline vl::tensor read_input_ids(const std::string& path) {
+    const auto f = vl::safetensors_file::open(path);
+    if (!f.contains("input_ids")) throw vl::format_error(path + ": no tensor named input_ids");
+    const vl::tensor ids = f.get("input_ids");
+    if (vl::is_floating(ids.type())) throw vl::dtype_error(path + ": input_ids must be an integer tensor, got " + std::string(vl::name_of(ids.type())));
+    const bool batch_of_one = ids.rank() == 2 && ids.extent(0) == 1;
+    if ((ids.rank() != 1 && !batch_of_one) || ids.numel() == 0)
+        throw vl::shape_error(path + ": input_ids must be [L] or [1, L] with L >= 1, got " + vl::to_string(ids.shape()));
+    return ids.to(vl::dtype::i64).reshape({ids.numel()});
 }
 
 }  // namespace vlcli
