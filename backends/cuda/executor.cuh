@@ -128,6 +128,17 @@ struct executor {
         counters.bytes_to_device += s.bytes_to_device;
     }
 
+    // Eight bytes of device memory that kernels report a first bad index into (gather's out-of-range id):
+    // one per executor, made on first use outside any capture, so that the flag never lives in an arena
+    // that later holds results.
+    unsigned long long* error_flag() {
+        if (!error_flag_) {
+            error_flag_ = std::make_unique<device_storage>(sizeof(unsigned long long));
+            count_allocation(sizeof(unsigned long long));
+        }
+        return static_cast<unsigned long long*>(error_flag_->data());
+    }
+
     // Blocks for a grid-stride loop over n items with `threads` per block: enough
     // to fill the GPU, never more than the work needs.
     unsigned blocks_for(index_t n, int threads) const {
@@ -164,7 +175,7 @@ private:
     }
 
     cudaStream_t own_stream_ = nullptr;
-    std::unique_ptr<device_storage> arena_;
+    std::unique_ptr<device_storage> arena_, error_flag_;
 };
 
 }  // namespace vl::cuda

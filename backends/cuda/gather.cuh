@@ -55,7 +55,7 @@ struct lowering<cuda::executor<T>, ops::gather> {
             }
         }
         const value ids = ctx.contiguous(node.ids);
-        const value flag = ctx.alloc(std::array<index_t, 1>{1}, dtype::i64);
+        unsigned long long* const first_bad = ctx.executor().error_flag();
         value out = ctx.alloc(node.shape());
         // Eager evaluation reads the flag back and names the first bad id. A recorded program cannot wait
         // for the device: its caller checks the ids on the host before they are uploaded (and a bad id
@@ -65,7 +65,6 @@ struct lowering<cuda::executor<T>, ops::gather> {
             if (ids.type != dtype::i32 && ids.type != dtype::i64 && ids.type != dtype::u8) throw dtype_error("gather: ids must be i32, i64 or u8");
             const index_t v = table.shape[0], d = table.shape[1], n = ids.numel();
             if (n * d == 0) return;
-            auto* first_bad = flag.ptr<unsigned long long>();
             VL_CUDA_CHECK(cudaMemsetAsync(first_bad, 0xff, sizeof(unsigned long long), ex.stream));
             constexpr int threads = 256;
             cuda::detail::gather_kernel<T><<<ex.blocks_for(n * d, threads), threads, 0, ex.stream>>>(

@@ -219,13 +219,14 @@ public:
             assign(out, e.a);
             if (exec_.trace && !dry_) report(e.name, out);
         } else {
-            // The root op may allocate its output as `out` (alloc above); otherwise its value is copied.
+            // The root op may allocate its output as `out` (alloc above); otherwise, or when the buffer that
+            // took `out` was only a step on the way (an upload before a conversion), its value is copied.
             const destination outer = dest_;
             bool taken = false;
             dest_ = {out, depth_ + 1, out.contiguous(), &taken};
             const value v = view(e);
             dest_ = outer;
-            if (!taken) copy(out, v);
+            if (!taken || v.data != out.data) copy(out, v);
         }
     }
 

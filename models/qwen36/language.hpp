@@ -276,7 +276,7 @@ tensor attention_layer(const decoder_layer_weights& lw, const attention_weights&
     const std::string p = prefix + "self_attn.";
     const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
     auto x = vl::input<2>(normed);                                                                  // [L, D]
-    auto cos = vl::input<3>(cos_t), sin = vl::input<3>(sin_t);                                      // [L, 1, rd]
+    auto cos = vl::share(vl::input<3>(cos_t)), sin = vl::share(vl::input<3>(sin_t));                // [L, 1, rd]  read once for q and k
 
     auto k_proj = vl::name(p + "k_proj.out", vl::linear(x, vl::input<2>(w.k_proj)));               // [L, Hkv·hd]
     auto k = vl::name(p + "k_norm.out", vl::rms_norm(vl::reshape(k_proj, vl::shape_t<3>{n, kv_heads, hd}), vl::input<1>(w.k_norm), eps,
@@ -342,7 +342,7 @@ struct language_output {
 struct step_inputs {
     tensor ids;       // integer [L]: token ids, embedded by the step (decode); or undefined, then
     tensor embeds;    // [L, D]: the input embeddings (a prompt, image rows spliced in)
-    tensor cos, sin;  // f32 [L, 1, rd]: the MRoPE tables of the L positions
+    tensor cos, sin;  // [L, 1, rd]: the MRoPE tables of the L positions (computed in f32; any floating dtype)
     tensor past;      // i64 [1]: positions already in the cache
 };
 
@@ -455,8 +455,9 @@ public:
         if constexpr (Executor::space == memory_space::host) {
             in_ = host_;
         } else {
-            in_.cos = exec.make_tensor(rot, dtype::f32);
-            in_.sin = exec.make_tensor(rot, dtype::f32);
+            // In the compute dtype, converted once per run (HF casts the tables to the model dtype too).
+            in_.cos = exec.make_tensor(rot, dtype_of_v<typename Executor::compute_type>);
+            in_.sin = exec.make_tensor(rot, dtype_of_v<typename Executor::compute_type>);
             in_.past = exec.make_tensor(dims{1}, dtype::i64);
             if (from_ids) in_.ids = exec.make_tensor(dims{positions}, dtype::i64);
         }

@@ -41,7 +41,7 @@ using vl::index_t;
 using vl::tensor;
 
 // The bounds of a replayed decode step (measured: see docs/benchmarks.md).
-constexpr long kernels_per_gdn_layer = 18, kernels_per_attention_layer = 19, kernels_for_embed_and_head = 4;
+constexpr long kernels_per_gdn_layer = 14, kernels_per_attention_layer = 15, kernels_for_embed_and_head = 4;
 constexpr long gemms_per_gdn_layer = 8, gemms_per_attention_layer = 7, gemms_for_head = 1;
 
 tensor zeros(dims s) {
