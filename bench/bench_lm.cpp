@@ -6,8 +6,8 @@
 //   build/bin/bench_lm DIR THREADS [PROMPT DECODE WARMUP REPS]
 //
 // One run is vl::qwen36::generate, greedy, PROMPT + 1 + DECODE tokens in all: its prefill (rope index,
-// embedding, one language_forward over the PROMPT (default 128) prompt ids, the first argmax) and its decode
-// (DECODE (default 16) language_forward calls of one token on the cache, each with its argmax) are timed
+// embedding, one recorded prefill step over the PROMPT (default 128) prompt ids, the first argmax) and its
+// decode (DECODE (default 16) replays of the recorded one-token step, each with its argmax) are timed
 // separately. WARMUP (default 1) untimed runs, then the best of REPS (default 3) for each. The prompt ids are
 // peer_lm.py's prompt_ids(): the same formula on both sides.
 //
