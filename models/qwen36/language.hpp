@@ -21,10 +21,14 @@
 // language_forward runs the L new positions that follow the cache.length positions already in `cache`
 // (a whole prompt, or one piece of it: a prompt split into several calls gives the same result as one
 // call, to rounding), and leaves the cache holding every position so far: the GDN layers' conv window
-// and recurrent state, the attention layers' keys and values. Each layer is a few vl::evals (the cache
-// updates are evaluated on their own, the residual stream is materialised after every layer); every
-// intermediate is named as the HF module whose output it is (`layers.3.self_attn.q_norm.out`, ...) so
-// that a trace compares node by node with HF forward-hook dumps.
+// and recurrent state, the attention layers' keys and values. It is language_step evaluated eagerly; the
+// same step recorded once and replayed is language_program (decode, prefill chunks: vlgraph/program.hpp),
+// which is how generate and prompt_logits run. Each layer is a few vl::evals (the residual stream is
+// materialised after every layer); the cache updates are nodes of the step — the conv window written in
+// place, the delta-rule state updated in place, keys and values written at the cache length read when the
+// step runs (write_rows) —, so a recorded step changes nothing on the host. Every intermediate is named as
+// the HF module whose output it is (`layers.3.self_attn.q_norm.out`, ...) so that a trace compares node by
+// node with HF forward-hook dumps.
 #pragma once
 
 #include <vlgraph/models/qwen36/config.hpp>
@@ -35,8 +39,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <utility>
