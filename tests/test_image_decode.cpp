@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -259,6 +260,32 @@ BOOST_AUTO_TEST_CASE(corrupt_huffman_table) {
     BOOST_REQUIRE(dht != 0);
     for (int k = 0; k < 16; ++k) jpg[dht + 5 + k] = 0xFF;  // code counts: far more codes than 16 bits allow
     check_throws<vl::format_error>([&] { decode(jpg); }, "JPEG");
+}
+
+// Issue 13 B1: Debian's stb_image 2.27 does not check that a Huffman table's code counts sum to <= 256 and
+// writes past its arrays (UBSan/ASan). 282 bytes reproduce it; the DHT is checked before stb sees it.
+// B2: a zero-length first IDAT made stb memcpy into a null pointer (57 bytes). Both are refused up front;
+// the reproducers are in the image fuzz corpus.
+BOOST_AUTO_TEST_CASE(stb_undefined_behaviour_reproducers_are_refused) {
+    const std::filesystem::path corpus = std::filesystem::path(VLGRAPH_SOURCE_DIR) / "tests/fuzz/corpus/image";
+    const auto read = [](const std::filesystem::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return bytes(std::istreambuf_iterator<char>(in), {});
+    };
+    const bytes jpg = read(corpus / "bad_huffman_counts_over_256.jpg");
+    BOOST_REQUIRE_EQUAL(jpg.size(), 282u);
+    check_throws<vl::format_error>([&] { decode(jpg); }, "Huffman table has 257 codes (at most 256)");
+    check_throws<vl::format_error>([&] { (void)img::read_header(jpg, {}); }, "Huffman table has 257 codes");
+    const bytes png = read(corpus / "bad_empty_first_idat.png");
+    BOOST_REQUIRE_EQUAL(png.size(), 57u);
+    check_throws<vl::format_error>([&] { decode(png); }, "empty IDAT chunk before any image data");
+    // Every bad_* file of the corpus is a clean vl::format_error.
+    for (const auto& item : std::filesystem::directory_iterator(corpus))
+        if (item.path().filename().string().starts_with("bad_"))
+            BOOST_CHECK_THROW(decode(read(item.path())), vl::format_error);
+    // Valid images keep decoding (their DHTs pass the check).
+    BOOST_TEST(decode(jpeg_of(16, 16)).width == 16);
+    BOOST_TEST(decode(png_of(3, 2, 3, pattern(3, 2, 3))).width == 3);
 }
 
 BOOST_AUTO_TEST_CASE(jpeg_scan_cap) {

@@ -197,7 +197,37 @@ struct jpeg_markers {
     int scans = 0;
     std::span<const std::uint8_t> exif;
     bool complete = false;
+    std::string bad_huffman;  // why a DHT segment is malformed, or empty
 };
+
+// Why a DHT (define Huffman table) segment's payload is malformed, or "". stb_image 2.27 (Debian 12) never
+// checks that a table's 16 code counts sum to at most 256 (stbi__build_huffman writes past its 257-entry
+// arrays), so every table is checked here before stb sees the bytes: class 0/1, id 0..3, counts summing to
+// at most 256 and forming a valid prefix code, and the symbol values inside the segment.
+inline std::string dht_problem(std::span<const std::uint8_t> seg) {
+    std::size_t at = 0;
+    if (seg.empty()) return "empty DHT segment";
+    while (at < seg.size()) {
+        const std::uint8_t tc = seg[at] >> 4, th = seg[at] & 15;
+        if (tc > 1 || th > 3) return "Huffman table class " + std::to_string(tc) + " / id " + std::to_string(th) + " is invalid";
+        if (seg.size() - at < 17) return "DHT segment ends inside its code counts";
+        std::size_t total = 0;
+        std::uint64_t codes = 0;  // codes available at the current length
+        for (int len = 1; len <= 16; ++len) {
+            const std::size_t count = seg[at + static_cast<std::size_t>(len)];
+            total += count;
+            codes = codes * 2;
+            if (len == 1) codes = 2;
+            if (count > codes) return "Huffman code counts overflow the " + std::to_string(len) + "-bit codes";
+            codes -= count;
+        }
+        if (total > 256) return "Huffman table has " + std::to_string(total) + " codes (at most 256)";
+        at += 17;
+        if (seg.size() - at < total) return "DHT segment ends inside its symbol values";
+        at += total;
+    }
+    return "";
+}
 
 inline jpeg_markers scan_jpeg(std::span<const std::uint8_t> b) {
     jpeg_markers out;
@@ -216,6 +246,7 @@ inline jpeg_markers scan_jpeg(std::span<const std::uint8_t> b) {
         const std::size_t len = std::size_t{b[i]} << 8 | b[i + 1];
         if (len < 2 || i + len > b.size()) return out;
         const auto seg = b.subspan(i + 2, len - 2);
+        if (m == 0xC4 && out.bad_huffman.empty()) out.bad_huffman = dht_problem(seg);
         if (m == 0xE1 && out.exif.empty() && seg.size() >= 6 && std::memcmp(seg.data(), "Exif\0\0", 6) == 0)
             out.exif = seg.subspan(6);
         i += len;
@@ -226,6 +257,24 @@ inline jpeg_markers scan_jpeg(std::span<const std::uint8_t> b) {
         }
     }
     return out;
+}
+
+// Why stb_image must not see this PNG, or "": a zero-length IDAT before any image data makes stb_image 2.27
+// memcpy into a null buffer (undefined behaviour). Such a file carries no pixels in that chunk; it is refused.
+inline std::string png_problem(std::span<const std::uint8_t> b) {
+    std::size_t i = 8;
+    while (i + 12 <= b.size()) {
+        const std::uint64_t len = be32(b.data() + i);
+        if (len > b.size() - i - 12) break;
+        const auto type = b.subspan(i + 4, 4);
+        if (std::memcmp(type.data(), "IDAT", 4) == 0) {
+            if (len == 0) return "an empty IDAT chunk before any image data";
+            return "";
+        }
+        if (std::memcmp(type.data(), "IEND", 4) == 0) break;
+        i += 12 + static_cast<std::size_t>(len);
+    }
+    return "";
 }
 
 // The payload of the first PNG eXIf chunk.
@@ -388,6 +437,13 @@ inline image_header read_header(std::span<const std::uint8_t> bytes, const decod
         h.width = static_cast<int>(detail::be32(bytes.data() + 16));
         h.height = static_cast<int>(detail::be32(bytes.data() + 20));
         check_declared_size(h, limits, where);
+    }
+    // Inputs that would drive stb_image into undefined behaviour are refused before any stb call.
+    if (*fmt == image_format::jpeg) {
+        if (const std::string bad = detail::scan_jpeg(bytes).bad_huffman; !bad.empty())
+            throw format_error(where + ": corrupt JPEG (" + bad + ")");
+    } else if (*fmt == image_format::png) {
+        if (const std::string bad = detail::png_problem(bytes); !bad.empty()) throw format_error(where + ": corrupt PNG (" + bad + ")");
     }
     if (*fmt == image_format::webp) {
         if (!WebPGetInfo(bytes.data(), bytes.size(), &h.width, &h.height))
