@@ -46,6 +46,7 @@
 #include <vlgraph/error.hpp>
 #include <vlgraph/image/data_url.hpp>
 #include <vlgraph/image/image.hpp>
+#include <vlgraph/io/mmap.hpp>
 
 #include <webp/decode.h>
 
@@ -59,7 +60,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -525,19 +525,15 @@ inline std::vector<std::uint8_t> read_image_source(std::string_view source, cons
     }
     const std::filesystem::path path(source);
     std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status)) throw io_error(path.string() + ": cannot open image file (no such file)");
-    if (!std::filesystem::is_regular_file(status)) throw io_error(path.string() + ": not a regular file");
-    const std::uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) throw io_error(path.string() + ": cannot stat image file: " + ec.message());
-    if (size > limits.max_file_bytes)
-        throw image_limit_error(path.string() + ": " + std::to_string(size) + " bytes exceeds the limit of " +
+    if (!std::filesystem::exists(std::filesystem::status(path, ec))) throw io_error(path.string() + ": cannot open image file (no such file)");
+    // Opened once (O_NONBLOCK: a FIFO cannot block), checked on the descriptor (a regular file, its size
+    // within the cap), read from that descriptor: vlgraph/io/file.hpp's rules, with the image limit's error type.
+    const file_descriptor fd(path);
+    if (fd.size() > limits.max_file_bytes)
+        throw image_limit_error(path.string() + ": " + std::to_string(fd.size()) + " bytes exceeds the limit of " +
                                 std::to_string(limits.max_file_bytes) + " bytes");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path.string() + ": cannot open image file");
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-    if (static_cast<std::uintmax_t>(in.gcount()) != size) throw io_error(path.string() + ": short read");
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(fd.size()));
+    fd.read_exact(bytes.data(), bytes.size(), 0);
     return bytes;
 }
 
