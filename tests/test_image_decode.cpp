@@ -288,6 +288,27 @@ BOOST_AUTO_TEST_CASE(stb_undefined_behaviour_reproducers_are_refused) {
     BOOST_TEST(decode(png_of(3, 2, 3, pattern(3, 2, 3))).width == 3);
 }
 
+// JPEG goes through libjpeg-turbo: its fatal errors come back as vl::format_error (error manager, no exit()).
+BOOST_AUTO_TEST_CASE(libjpeg_errors_are_format_errors) {
+    bytes jpg = jpeg_of(16, 16);
+    std::size_t sof = 0;
+    for (std::size_t i = 2; i + 1 < jpg.size(); ++i)
+        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
+            sof = i;
+            break;
+        }
+    BOOST_REQUIRE(sof != 0);
+    bytes bad_precision = jpg;
+    bad_precision[sof + 4] = 12;  // 12-bit samples: not in an 8-bit libjpeg
+    check_throws<vl::format_error>([&] { decode(bad_precision); }, "JPEG");
+    bytes bad_components = jpg;
+    bad_components[sof + 9] = 0;  // no components
+    check_throws<vl::format_error>([&] { decode(bad_components); }, "JPEG");
+    bytes garbage_scan = jpg;
+    for (std::size_t i = garbage_scan.size() - 40; i < garbage_scan.size() - 2; ++i) garbage_scan[i] = 0x00;  // corrupt entropy data
+    BOOST_CHECK_NO_THROW(decode(garbage_scan));  // libjpeg decodes what it can: a warning, not an error
+}
+
 BOOST_AUTO_TEST_CASE(jpeg_scan_cap) {
     img::decode_limits l;
     l.max_jpeg_scans = 0;

@@ -25,12 +25,13 @@
 //    is mostly white exactly as it is for HF;
 //  * EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is applied as PIL's ImageOps.exif_transpose
 //    when decode_limits::apply_exif_orientation is set (HF's string loaders do; see image.hpp).
-// Known divergences from PIL: JPEG IDCT/upsampling (stb_image vs libjpeg-turbo, a few codes; measured
-// in tests/test_preprocess.cpp), 32-bit BI_RGB BMPs whose 4th byte is non-zero (stb reads it as
-// alpha, PIL ignores it), animated WebP (refused) and CMYK/progressive-arithmetic JPEGs (stb's errors).
+// JPEG is decoded by libjpeg-turbo, as in PIL (exact on the goldens, tests/test_preprocess.cpp); PNG, GIF
+// and BMP by stb_image, WebP by libwebp. Known divergences from PIL: 32-bit BI_RGB BMPs whose 4th byte is
+// non-zero (stb reads it as alpha, PIL ignores it), animated WebP (refused), CMYK/YCCK JPEGs (refused),
+// and inputs refused because stb_image 2.27 would misbehave on them (a PNG whose first IDAT is empty).
 //
-// Limits (decode_limits, image.hpp) are checked on the declared header before decoding, and stb's
-// allocations are additionally metered against a budget derived from the declared size, so a
+// Limits (decode_limits, image.hpp) are checked on the declared header before decoding, libjpeg's
+// working memory is capped (max_memory_to_use), and stb's allocations are additionally metered against a budget derived from the declared size, so a
 // malformed stream cannot make the decoder allocate more than a small multiple of the raster it
 // declared (a PNG with a 1×1 header and gigabytes of zlib data fails at the budget).
 //
@@ -49,6 +50,10 @@
 #include <vlgraph/io/mmap.hpp>
 
 #include <webp/decode.h>
+
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE and size_t first
+#include <jpeglib.h>
 
 #include <algorithm>
 #include <cassert>
@@ -120,8 +125,7 @@ inline void* stb_realloc(void* p, std::size_t n) {
 #define STBI_NO_STDIO      // files are read (with a size cap) by load_image, never by stb
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
-#define STBI_ONLY_PNG      // the formats vlgraph accepts; PSD, TGA, PIC, PNM stay out of the attack surface
-#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG      // the formats stb decodes for vlgraph (JPEG: libjpeg-turbo); PSD, TGA, PIC, PNM stay out of the attack surface
 #define STBI_ONLY_GIF
 #define STBI_ONLY_BMP
 #define STBI_MAX_DIMENSIONS (1 << 24)
@@ -144,7 +148,6 @@ inline void* stb_realloc(void* p, std::size_t n) {
 #undef STBI_NO_LINEAR
 #undef STBI_NO_HDR
 #undef STBI_ONLY_PNG
-#undef STBI_ONLY_JPEG
 #undef STBI_ONLY_GIF
 #undef STBI_ONLY_BMP
 #undef STBI_MAX_DIMENSIONS
@@ -386,6 +389,81 @@ public:
     stb_budget& operator=(const stb_budget&) = delete;
 };
 
+// JPEG through libjpeg-turbo, the decoder PIL uses, with PIL's settings (accurate integer IDCT, fancy
+// upsampling; gray expands to RGB as convert("RGB") does). libjpeg reports fatal errors through
+// error_exit, which must not return: it longjmps back here (no C++ object with a destructor lives in this
+// frame between setjmp and longjmp), so a corrupt file is an error message, never exit(). Warnings
+// (corrupt-data notices PIL also ignores) are not printed. libjpeg's own allocations are capped by
+// max_memory_to_use (no backing store: over the cap is an error), the output buffer is ours.
+struct jpeg_error_handler {
+    jpeg_error_mgr pub;
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+inline void jpeg_error_exit(j_common_ptr c) {
+    auto* e = reinterpret_cast<jpeg_error_handler*>(c->err);
+    (*c->err->format_message)(c, e->message);
+    std::longjmp(e->jump, 1);
+}
+inline void jpeg_quiet(j_common_ptr, int) {}
+
+struct jpeg_raw {
+    int width = 0, height = 0;
+    unsigned char* rgb = nullptr;  // std::malloc'd width × height × 3, or null for a header read
+    char error[JMSG_LENGTH_MAX] = {};
+};
+
+// Reads the header (header_only) or decodes to RGB8; false with r.error set on any failure.
+inline bool jpeg_decode_raw(const std::uint8_t* data, std::size_t n, bool header_only, std::size_t max_memory, jpeg_raw& r) {
+    jpeg_decompress_struct cinfo;
+    jpeg_error_handler err;
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = jpeg_error_exit;
+    err.pub.emit_message = jpeg_quiet;
+    unsigned char* volatile out = nullptr;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        std::free(out);
+        std::snprintf(r.error, sizeof r.error, "%s", err.message);
+        return false;
+    }
+    jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = static_cast<long>(std::min<std::size_t>(max_memory, LONG_MAX));
+    jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(n));
+    jpeg_read_header(&cinfo, TRUE);
+    r.width = static_cast<int>(std::min<JDIMENSION>(cinfo.image_width, INT_MAX));
+    r.height = static_cast<int>(std::min<JDIMENSION>(cinfo.image_height, INT_MAX));
+    if (header_only) {
+        jpeg_destroy_decompress(&cinfo);
+        return true;
+    }
+    if (cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_RGB) {
+        jpeg_destroy_decompress(&cinfo);
+        std::snprintf(r.error, sizeof r.error, "colour space %d (CMYK / YCCK) is not supported", static_cast<int>(cinfo.jpeg_color_space));
+        return false;
+    }
+    cinfo.out_color_space = JCS_RGB;
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(&cinfo);
+    const std::size_t stride = static_cast<std::size_t>(cinfo.output_width) * 3;
+    if (cinfo.output_components != 3 || cinfo.output_width != cinfo.image_width || cinfo.output_height != cinfo.image_height ||
+        !(out = static_cast<unsigned char*>(std::malloc(stride * cinfo.output_height)))) {
+        jpeg_destroy_decompress(&cinfo);
+        std::free(out);
+        std::snprintf(r.error, sizeof r.error, "cannot decode to %u x %u RGB", cinfo.output_width, cinfo.output_height);
+        return false;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = out + static_cast<std::size_t>(cinfo.output_scanline) * stride;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    r.rgb = out;
+    return true;
+}
+
 struct stbi_deleter {
     void operator()(void* p) const { stbi_image_free(p); }
 };
@@ -448,6 +526,12 @@ inline image_header read_header(std::span<const std::uint8_t> bytes, const decod
     if (*fmt == image_format::webp) {
         if (!WebPGetInfo(bytes.data(), bytes.size(), &h.width, &h.height))
             throw format_error(where + ": invalid WebP header");
+    } else if (*fmt == image_format::jpeg) {
+        detail::jpeg_raw r;
+        if (!detail::jpeg_decode_raw(bytes.data(), bytes.size(), true, std::size_t{1} << 26, r))
+            throw format_error(where + ": invalid JPEG header (" + r.error + ")");
+        h.width = r.width;
+        h.height = r.height;
     } else {
         int comp = 0;
         if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &h.width, &h.height, &comp))
@@ -477,17 +561,25 @@ inline rgb8_image decode_image(std::span<const std::uint8_t> bytes, const decode
             throw format_error(where + ": corrupt WebP image data");
         out = detail::rgba_to_rgb(rgba.data(), h.width, h.height);
         exif = detail::webp_exif(bytes);
+    } else if (h.format == image_format::jpeg) {
+        const detail::jpeg_markers m = detail::scan_jpeg(bytes);
+        if (m.scans > limits.max_jpeg_scans)
+            throw image_limit_error(where + ": JPEG has " + std::to_string(m.scans) + " scans, over the limit of " +
+                                    std::to_string(limits.max_jpeg_scans));
+        if (!m.complete) throw format_error(where + ": truncated JPEG (no end-of-image marker)");
+        exif = m.exif;
+        detail::jpeg_raw r;
+        // libjpeg's working memory (a progressive image keeps all its coefficients): as stb's budget.
+        const std::size_t budget = static_cast<std::size_t>(40 * pixels) + 2 * bytes.size() + (std::size_t{1} << 20);
+        if (!detail::jpeg_decode_raw(bytes.data(), bytes.size(), false, budget, r))
+            throw format_error(where + ": corrupt JPEG image data (" + r.error + ")");
+        const std::unique_ptr<unsigned char, decltype(&std::free)> rgb(r.rgb, &std::free);
+        if (r.width != h.width || r.height != h.height)
+            throw format_error(where + ": decoded size differs from the declared one");
+        const std::size_t n = static_cast<std::size_t>(r.width) * static_cast<std::size_t>(r.height) * 3;
+        out = rgb8_image{r.width, r.height, std::vector<std::uint8_t>(rgb.get(), rgb.get() + n)};
     } else {
-        if (h.format == image_format::jpeg) {
-            const detail::jpeg_markers m = detail::scan_jpeg(bytes);
-            if (m.scans > limits.max_jpeg_scans)
-                throw image_limit_error(where + ": JPEG has " + std::to_string(m.scans) + " scans, over the limit of " +
-                                        std::to_string(limits.max_jpeg_scans));
-            if (!m.complete) throw format_error(where + ": truncated JPEG (no end-of-image marker)");
-            exif = m.exif;
-        } else if (h.format == image_format::png) {
-            exif = detail::png_exif(bytes);
-        }
+        if (h.format == image_format::png) exif = detail::png_exif(bytes);
         const detail::stb_budget budget(pixels, bytes.size());
         const int len = static_cast<int>(bytes.size());
         int w = 0, h2 = 0, comp = 0;
