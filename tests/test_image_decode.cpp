@@ -71,6 +71,14 @@ std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
 void put_be32(std::uint8_t* p, std::uint32_t v) {
     for (int k = 0; k < 4; ++k) p[k] = static_cast<std::uint8_t>(v >> (24 - 8 * k));
 }
+// Offset of the first FF <marker> of a JPEG (past SOI).
+std::size_t marker_at(const bytes& jpg, std::uint8_t marker) {
+    for (std::size_t i = 2; i + 1 < jpg.size(); ++i)
+        if (jpg[i] == 0xFF && jpg[i + 1] == marker) return i;
+    BOOST_FAIL("no JPEG marker FF " << int{marker});
+    return 0;
+}
+
 bytes png_chunk(const char* type, const bytes& data) {
     bytes c(12 + data.size());
     put_be32(c.data(), static_cast<std::uint32_t>(data.size()));
@@ -251,13 +259,7 @@ BOOST_AUTO_TEST_CASE(truncated_files) {
 
 BOOST_AUTO_TEST_CASE(corrupt_huffman_table) {
     bytes jpg = jpeg_of(16, 16);
-    std::size_t dht = 0;
-    for (std::size_t i = 2; i + 1 < jpg.size(); ++i)
-        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) {
-            dht = i;
-            break;
-        }
-    BOOST_REQUIRE(dht != 0);
+    const std::size_t dht = marker_at(jpg, 0xC4);
     for (int k = 0; k < 16; ++k) jpg[dht + 5 + k] = 0xFF;  // code counts: far more codes than 16 bits allow
     check_throws<vl::format_error>([&] { decode(jpg); }, "JPEG");
 }
@@ -290,14 +292,8 @@ BOOST_AUTO_TEST_CASE(stb_undefined_behaviour_reproducers_are_refused) {
 
 // JPEG goes through libjpeg-turbo: its fatal errors come back as vl::format_error (error manager, no exit()).
 BOOST_AUTO_TEST_CASE(libjpeg_errors_are_format_errors) {
-    bytes jpg = jpeg_of(16, 16);
-    std::size_t sof = 0;
-    for (std::size_t i = 2; i + 1 < jpg.size(); ++i)
-        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
-            sof = i;
-            break;
-        }
-    BOOST_REQUIRE(sof != 0);
+    const bytes jpg = jpeg_of(16, 16);
+    const std::size_t sof = marker_at(jpg, 0xC0);
     bytes bad_precision = jpg;
     bad_precision[sof + 4] = 12;  // 12-bit samples: not in an 8-bit libjpeg
     check_throws<vl::format_error>([&] { decode(bad_precision); }, "JPEG");
