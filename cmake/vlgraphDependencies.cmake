@@ -14,7 +14,7 @@ endif()
 
 # Libraries Debian ships without CMake packages: find the header and the library and
 # wrap them in an imported target (this also runs from the installed config).
-#   libwebp: WebP decoding (vlgraph/image/decode.hpp)
+#   libwebp: WebP decoding; libjpeg-turbo (libjpeg62-turbo-dev): JPEG decoding, as PIL (vlgraph/image/decode.hpp)
 #   PCRE2 (8-bit), utf8proc: the tokenizer's split regex and NFC (vlgraph/text/)
 function(vlgraph_find_system_library target header library)
   if(NOT TARGET ${target})
@@ -28,6 +28,7 @@ function(vlgraph_find_system_library target header library)
   endif()
 endfunction()
 vlgraph_find_system_library(vlgraph_webp webp/decode.h webp)
+vlgraph_find_system_library(vlgraph_jpeg jpeglib.h jpeg)
 vlgraph_find_system_library(vlgraph_pcre2 pcre2.h pcre2-8)
 vlgraph_find_system_library(vlgraph_utf8proc utf8proc.h utf8proc)
 

@@ -3,7 +3,7 @@
 # or with sudo available). The CUDA toolkit is optional and never installed here:
 # when /usr/local/cuda/bin/nvcc exists the CUDA backend is compiled too.
 set -euo pipefail
-packages=(build-essential cmake libeigen3-dev nlohmann-json3-dev libstb-dev libwebp-dev libpcre2-dev libutf8proc-dev libboost-test-dev)
+packages=(build-essential cmake libeigen3-dev nlohmann-json3-dev libstb-dev libwebp-dev libjpeg62-turbo-dev libpcre2-dev libutf8proc-dev libboost-test-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -260,6 +260,29 @@ BOOST_AUTO_TEST_CASE(resource_bounds) {
                                        {"nesting deeper"}, "parentheses");
 }
 
+// Issue 13 B5: templates that never end, or grow a list without bound, fail on the work / list budgets.
+BOOST_AUTO_TEST_CASE(work_and_list_budgets) {
+    const auto run = [](std::string src) {
+        return [src] { (void)q::chat_template::from_source(src).render(std::vector<q::message>{user("hi")}); };
+    };
+    // 2^31 macro calls that print nothing (each nests only 30 deep).
+    vt::check_throws<vl::error>(run("{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(30) }}"),
+                                {"too much work"}, "exponential macro");
+    // Nested loops that print nothing: 2^40 iterations.
+    vt::check_throws<vl::error>(
+        run("{% set ns = namespace(l=[1]) %}"
+            "{% set ns.l = [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1] %}"
+            "{% for a in ns.l %}{% for b in ns.l %}{% for c in ns.l %}{% for d in ns.l %}{% for e in ns.l %}{% for f in ns.l %}{% for g in ns.l %}"
+            "{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}"),
+        {"too much work"}, "nested empty loops");
+    // A list doubled in a loop: list + is capped as strings are.
+    vt::check_throws<vl::error>(run("{% set ns = namespace(l=[1]) %}{% for i in [1,2,3,4,5,6,7,8] %}{% for j in [1,2,3,4,5,6,7,8] %}"
+                                    "{% set ns.l = ns.l + ns.l %}{% endfor %}{% endfor %}{{ ns.l | length }}"),
+                                {"exceeds the limit"}, "list doubling");
+    // The real template is far from the budget.
+    BOOST_TEST(!render({user("hi")}).empty());
+}
+
 BOOST_AUTO_TEST_CASE(expand_image_pads_counts) {
     const std::string p = "a<|image_pad|>b<|image_pad|>c";
     const std::vector<std::int64_t> two{2, 1};
@@ -297,4 +320,34 @@ BOOST_AUTO_TEST_CASE(load_from_checkpoint_files) {
     write("chat_template.json", json{{"chat_template", json::array({json{{"name", "other"}}})}}.dump());
     vt::check_throws<vl::format_error>([&] { (void)q::chat_template::load(dir); }, {"\"default\""}, "no default");
     fs::remove_all(dir);
+}
+
+// Issue 13 B6 / B10: template files are regular files of bounded size inside the checkpoint directory.
+BOOST_AUTO_TEST_CASE(template_files_are_regular_bounded_and_confined) {
+    const fs::path base = fs::temp_directory_path() / ("vl_chat_template_files_" + std::to_string(::getpid()));
+    fs::remove_all(base);
+    const fs::path dir = base / "model";
+    fs::create_directories(dir);
+    // /dev/zero would be read forever; a FIFO would block the open.
+    fs::create_symlink("/dev/zero", dir / "chat_template.jinja");
+    vt::check_throws<vl::error>([&] { (void)q::chat_template::load(dir); }, {"chat_template.jinja"}, "/dev/zero");
+    fs::remove(dir / "chat_template.jinja");
+    BOOST_REQUIRE(::mkfifo((dir / "chat_template.jinja").c_str(), 0600) == 0);
+    vt::check_throws<vl::io_error>([&] { (void)q::chat_template::load(dir); }, {"not a regular file"}, "fifo");
+    fs::remove(dir / "chat_template.jinja");
+    // A symlink out of the directory is refused (an explicit path would be the user's choice).
+    std::ofstream(base / "outside.jinja") << "{{ 'outside' }}";
+    fs::create_symlink(base / "outside.jinja", dir / "chat_template.jinja");
+    vt::check_throws<vl::format_error>([&] { (void)q::chat_template::load(dir); }, {"outside the model directory"}, "symlink out");
+    fs::remove(dir / "chat_template.jinja");
+    // A symlink that stays inside is fine.
+    std::ofstream(dir / "real.jinja") << "{{ 'inside' }}";
+    fs::create_symlink("real.jinja", dir / "chat_template.jinja");
+    BOOST_TEST(q::chat_template::load(dir).render(std::vector<q::message>{user("hi")}) == "inside");
+    // Too large.
+    fs::remove(dir / "chat_template.jinja");
+    fs::resize_file(dir / "real.jinja", q::chat_template::max_file_bytes + 1);
+    fs::create_symlink("real.jinja", dir / "chat_template.jinja");
+    vt::check_throws<vl::format_error>([&] { (void)q::chat_template::load(dir); }, {"too large"}, "size cap");
+    fs::remove_all(base);
 }

@@ -222,6 +222,19 @@ BOOST_AUTO_TEST_CASE(generate_refuses_bad_requests) {
     expect_failure(run_cli(pre + " --image http://127.0.0.1/a.png"), {"not fetched"});
 }
 
+// Issue 13 B9: the context check ran only after the vision tower had encoded every image. Prompt tokens +
+// image tokens (planned from the decoded sizes) + max-new-tokens are now checked before any image is
+// resized or encoded.
+BOOST_AUTO_TEST_CASE(generate_checks_the_context_before_the_vision_tower) {
+    checkpoint_copy c("context");
+    c.replace_in_config("\"max_position_embeddings\": 4096", "\"max_position_embeddings\": 64");
+    const std::string img = " --image " + data("images/img_c_125x94.png").string();
+    const run_result r = run_cli("generate --model " + c.dir.string() + img + img + img + " --prompt hi --max-new-tokens 8 --greedy");
+    expect_failure(r, {"exceeds max_position_embeddings (64)", "36 of them for 3 image(s)", "+ 8 new tokens",
+                       "refused before the images are resized or encoded"});
+    BOOST_TEST(r.output.find("timings") == std::string::npos, r.output);
+}
+
 // ---------------------------------------------------------------------------
 // logits: the prefill logits of a prompt.
 // ---------------------------------------------------------------------------

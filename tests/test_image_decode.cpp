@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,14 @@ std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
 void put_be32(std::uint8_t* p, std::uint32_t v) {
     for (int k = 0; k < 4; ++k) p[k] = static_cast<std::uint8_t>(v >> (24 - 8 * k));
 }
+// Offset of the first FF <marker> of a JPEG (past SOI).
+std::size_t marker_at(const bytes& jpg, std::uint8_t marker) {
+    for (std::size_t i = 2; i + 1 < jpg.size(); ++i)
+        if (jpg[i] == 0xFF && jpg[i + 1] == marker) return i;
+    BOOST_FAIL("no JPEG marker FF " << int{marker});
+    return 0;
+}
+
 bytes png_chunk(const char* type, const bytes& data) {
     bytes c(12 + data.size());
     put_be32(c.data(), static_cast<std::uint32_t>(data.size()));
@@ -250,15 +259,50 @@ BOOST_AUTO_TEST_CASE(truncated_files) {
 
 BOOST_AUTO_TEST_CASE(corrupt_huffman_table) {
     bytes jpg = jpeg_of(16, 16);
-    std::size_t dht = 0;
-    for (std::size_t i = 2; i + 1 < jpg.size(); ++i)
-        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) {
-            dht = i;
-            break;
-        }
-    BOOST_REQUIRE(dht != 0);
+    const std::size_t dht = marker_at(jpg, 0xC4);
     for (int k = 0; k < 16; ++k) jpg[dht + 5 + k] = 0xFF;  // code counts: far more codes than 16 bits allow
     check_throws<vl::format_error>([&] { decode(jpg); }, "JPEG");
+}
+
+// Issue 13 B1: Debian's stb_image 2.27 does not check that a Huffman table's code counts sum to <= 256 and
+// writes past its arrays (UBSan/ASan). 282 bytes reproduce it; the DHT is checked before stb sees it.
+// B2: a zero-length first IDAT made stb memcpy into a null pointer (57 bytes). Both are refused up front;
+// the reproducers are in the image fuzz corpus.
+BOOST_AUTO_TEST_CASE(stb_undefined_behaviour_reproducers_are_refused) {
+    const std::filesystem::path corpus = std::filesystem::path(VLGRAPH_SOURCE_DIR) / "tests/fuzz/corpus/image";
+    const auto read = [](const std::filesystem::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return bytes(std::istreambuf_iterator<char>(in), {});
+    };
+    const bytes jpg = read(corpus / "bad_huffman_counts_over_256.jpg");
+    BOOST_REQUIRE_EQUAL(jpg.size(), 282u);
+    check_throws<vl::format_error>([&] { decode(jpg); }, "Huffman table has 257 codes (at most 256)");
+    check_throws<vl::format_error>([&] { (void)img::read_header(jpg, {}); }, "Huffman table has 257 codes");
+    const bytes png = read(corpus / "bad_empty_first_idat.png");
+    BOOST_REQUIRE_EQUAL(png.size(), 57u);
+    check_throws<vl::format_error>([&] { decode(png); }, "empty IDAT chunk before any image data");
+    // Every bad_* file of the corpus is a clean vl::format_error.
+    for (const auto& item : std::filesystem::directory_iterator(corpus))
+        if (item.path().filename().string().starts_with("bad_"))
+            BOOST_CHECK_THROW(decode(read(item.path())), vl::format_error);
+    // Valid images keep decoding (their DHTs pass the check).
+    BOOST_TEST(decode(jpeg_of(16, 16)).width == 16);
+    BOOST_TEST(decode(png_of(3, 2, 3, pattern(3, 2, 3))).width == 3);
+}
+
+// JPEG goes through libjpeg-turbo: its fatal errors come back as vl::format_error (error manager, no exit()).
+BOOST_AUTO_TEST_CASE(libjpeg_errors_are_format_errors) {
+    const bytes jpg = jpeg_of(16, 16);
+    const std::size_t sof = marker_at(jpg, 0xC0);
+    bytes bad_precision = jpg;
+    bad_precision[sof + 4] = 12;  // 12-bit samples: not in an 8-bit libjpeg
+    check_throws<vl::format_error>([&] { decode(bad_precision); }, "JPEG");
+    bytes bad_components = jpg;
+    bad_components[sof + 9] = 0;  // no components
+    check_throws<vl::format_error>([&] { decode(bad_components); }, "JPEG");
+    bytes garbage_scan = jpg;
+    for (std::size_t i = garbage_scan.size() - 40; i < garbage_scan.size() - 2; ++i) garbage_scan[i] = 0x00;  // corrupt entropy data
+    BOOST_CHECK_NO_THROW(decode(garbage_scan));  // libjpeg decodes what it can: a warning, not an error
 }
 
 BOOST_AUTO_TEST_CASE(jpeg_scan_cap) {

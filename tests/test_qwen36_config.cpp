@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 using nlohmann::json;
 namespace q = vl::qwen36;
 
@@ -414,6 +416,66 @@ BOOST_AUTO_TEST_CASE(load_config_from_file_or_directory) {
     std::filesystem::remove_all(dir);
 }
 
+// Issue 13 B3: a value nested ~2M deep used to be parsed, then dump()ed recursively into the error message
+// (SIGSEGV). Now the parse refuses it, and a merely large or deep value is quoted as a bounded summary.
+BOOST_AUTO_TEST_CASE(deep_and_huge_values_are_refused_or_summarised) {
+    const auto dir = temp_dir("deep");
+    const std::size_t n = 2'000'000;
+    write_file(dir / "config.json", R"({"model_type": "qwen3_5", "text_config": {"hidden_size": )" + std::string(n, '[') +
+                                        std::string(n, ']') + "}}");
+    try {
+        (void)q::load_config(dir);
+        BOOST_ERROR("no error for a 2M-deep value");
+    } catch (const vl::format_error& e) {
+        BOOST_TEST(std::string(e.what()).find(vl::json_depth_message()) != std::string::npos, e.what());
+    }
+    // Within the depth limit but wide: the message quotes at most ~64 characters of it.
+    json j = config_27b();
+    j["text_config"]["hidden_size"] = json::array();
+    for (int i = 0; i < 100000; ++i) j["text_config"]["hidden_size"].push_back(json::array({i, "long string value"}));
+    try {
+        q::parse_config(j);
+        BOOST_ERROR("no error for an array hidden_size");
+    } catch (const vl::config_error& e) {
+        const std::string msg = e.what();
+        BOOST_TEST(msg.size() < 200u, msg);
+        BOOST_TEST(msg.find("[[0, \"long string value\"], [1, ") != std::string::npos, msg);
+        BOOST_TEST(msg.find("...") != std::string::npos, msg);
+    }
+    // json_summary itself walks without recursion: a 100k-deep value built in memory.
+    json deep = json::array();
+    json* inner = &deep;
+    for (int i = 0; i < 100000; ++i) inner = &inner->emplace_back(json::array());
+    BOOST_TEST(vl::json_summary(deep, 16) == std::string(16, '[') + "...");
+    std::filesystem::remove_all(dir);
+}
+
+// Issue 13 B6 / B10: config files are regular (a FIFO does not block, /dev/zero is not read), bounded, and
+// inside the model directory unless given as an explicit path.
+BOOST_AUTO_TEST_CASE(config_files_are_regular_and_confined) {
+    const auto base = temp_dir("confined");
+    const auto dir = base / "model";
+    std::filesystem::create_directories(dir);
+    write_file(base / "outside.json", config_27b().dump());
+    std::filesystem::create_symlink(base / "outside.json", dir / "config.json");
+    try {
+        (void)q::load_config(dir);
+        BOOST_ERROR("no error for a config.json symlink out of the model directory");
+    } catch (const vl::format_error& e) {
+        BOOST_TEST(std::string(e.what()).find("outside the model directory") != std::string::npos, e.what());
+    }
+    BOOST_TEST(q::load_config(base / "outside.json").text.hidden_size == 5120);  // an explicit path is the user's choice
+    std::filesystem::remove(dir / "config.json");
+    BOOST_REQUIRE(::mkfifo((dir / "config.json").c_str(), 0600) == 0);
+    BOOST_CHECK_THROW(q::load_config(dir), vl::io_error);                 // not a regular file; does not block
+    BOOST_CHECK_THROW(q::load_config(dir / "config.json"), vl::io_error);
+    std::filesystem::remove(dir / "config.json");
+    std::filesystem::create_symlink("/dev/zero", dir / "preprocessor_config.json");
+    BOOST_CHECK_THROW(q::load_preprocessor_config(dir), vl::error);
+    BOOST_CHECK_THROW(q::load_preprocessor_config(dir / "preprocessor_config.json"), vl::io_error);
+    std::filesystem::remove_all(base);
+}
+
 BOOST_AUTO_TEST_CASE(preprocessor_config_parsing) {
     const json qwen = json::parse(R"({
       "size": {"shortest_edge": 65536, "longest_edge": 16777216}, "patch_size": 16, "temporal_patch_size": 2,
@@ -460,6 +522,9 @@ BOOST_AUTO_TEST_CASE(preprocessor_config_parsing) {
     expect_error("/size", json{{"shortest_edge", 4096}}, "size.shortest_edge and longest_edge must both be given");
     expect_error("/size/shortest_edge", 1 << 25, "exceeds longest_edge");
     expect_error("/max_pixels", 64.5, "max_pixels");
+    // Issue 13 B8: pixel bounds are capped (2^40 used to pass, then fail in std::bad_alloc or run for minutes).
+    expect_error("/size/longest_edge", std::int64_t{1} << 26, "size.longest_edge");
+    expect_error("/max_pixels", std::int64_t{1} << 40, "max_pixels");
     expect_error("/rescale_factor", -1, "rescale_factor");
     expect_error("/do_rescale", "yes", "do_rescale must be true or false");
     expect_error("/patch_size", 14, "patch_size (14) does not match the model's vision_config.patch_size (16)");

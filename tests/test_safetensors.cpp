@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -526,6 +527,53 @@ BOOST_AUTO_TEST_CASE(shard_paths_must_stay_inside_the_directory) {
         fs::create_symlink("B.safetensors", m.path / "link.safetensors");
         BOOST_TEST(vl::checkpoint::open(m.path).get("b1").data<std::int32_t>()[0] == 7);
     }
+}
+
+// Issue 13 B10: the symlink check ran at checkpoint::open and the lazy open used the path again, so a link
+// swapped in between escaped the directory. The check is now made on the descriptor that is mapped.
+BOOST_AUTO_TEST_CASE(shard_swapped_after_open_is_refused) {
+    tmp_dir outside;
+    vl::save_safetensors(outside.path / "B.safetensors", {{"b1", vl::tensor::from(std::vector<std::int32_t>{666, 666}, {2})}});
+    model_dir m(R"({"weight_map":{"a1":"A.safetensors","a2":"A.safetensors","b1":"link.safetensors"}})");
+    fs::create_symlink("B.safetensors", m.path / "link.safetensors");
+    const auto ck = vl::checkpoint::open(m.path);  // checked here: inside
+    fs::remove(m.path / "link.safetensors");
+    fs::create_symlink(outside.path / "B.safetensors", m.path / "link.safetensors");  // swapped before the lazy open
+    check_throws_with<vl::format_error>([&] { (void)ck.get("b1"); }, "outside the model directory");
+}
+
+// Issue 13 B7: a FIFO as the index (or a shard) blocked in open() forever; now it is refused at once.
+BOOST_AUTO_TEST_CASE(fifo_index_or_shard_does_not_block) {
+    {
+        tmp_dir d;
+        BOOST_REQUIRE(::mkfifo((d.path / "model.safetensors.index.json").c_str(), 0600) == 0);
+        check_throws_with<vl::io_error>([&] { vl::checkpoint::open(d.path); }, "not a regular file");
+    }
+    {
+        tmp_dir d;
+        BOOST_REQUIRE(::mkfifo((d.path / "model.safetensors").c_str(), 0600) == 0);
+        BOOST_CHECK_THROW(vl::checkpoint::open(d.path), vl::error);
+        check_throws_with<vl::io_error>([&] { vl::safetensors_file::open(d.path / "model.safetensors"); }, "not a regular file");
+    }
+}
+
+// Issue 13: a process killed while writing left "<dest>.tmp-<pid>-<n>" behind. The data now goes to an
+// unnamed file until commit, so nothing is visible in the directory mid-write.
+BOOST_AUTO_TEST_CASE(nothing_visible_while_writing) {
+    tmp_dir d;
+    {
+        vl::detail::atomic_file f(d.path / "out.bin");
+        f.write("abc", 3);
+        BOOST_TEST(std::distance(fs::directory_iterator(d.path), fs::directory_iterator()) == 0);
+        f.commit();
+    }
+    BOOST_TEST(std::distance(fs::directory_iterator(d.path), fs::directory_iterator()) == 1);
+    BOOST_TEST(fs::file_size(d.path / "out.bin") == 3u);
+    {
+        vl::detail::atomic_file f(d.path / "other.bin");
+        f.write("abc", 3);
+    }  // not committed: nothing left
+    BOOST_TEST(std::distance(fs::directory_iterator(d.path), fs::directory_iterator()) == 1);
 }
 
 BOOST_AUTO_TEST_CASE(missing_shard) {

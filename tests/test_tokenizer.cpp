@@ -22,6 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 using nlohmann::json;
 using vl::text::bpe_tokenizer;
 using ids_t = std::vector<std::int32_t>;
@@ -348,6 +351,59 @@ BOOST_AUTO_TEST_CASE(bad_tokenizer_json) {
     refuse([](json& j) { j["post_processor"]["single"].push_back({{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}}); },
            {"post_processor.single", "SpecialToken"}, "template adding a token");
     refuse([](json& j) { j["post_processor"] = {{"type", "BertProcessing"}}; }, {"post_processor.type", "BertProcessing"}, "bert post-processor");
+}
+
+// Issue 13 B3 / B4: structures that used to overflow the stack (a value 2M deep dumped into a message, a
+// post-processor nested per level, a Split per recursion level of encode) are refused with a clear error.
+BOOST_AUTO_TEST_CASE(hostile_nesting_and_sizes) {
+    const std::string dumped = tiny_json().dump();
+    // B3: the JSON depth limit holds for tokenizer.json; a deep value in an error message is summarised.
+    const std::size_t n = 2'000'000;
+    std::string deep = dumped;
+    deep.insert(deep.size() - 1, ", \"x\": " + std::string(n, '[') + std::string(n, ']'));
+    vt::check_throws<vl::format_error>([&] { (void)bpe_tokenizer::from_json_text(deep, "tok.json"); }, {"tok.json", "nested deeper than"}, "deep JSON");
+    json wide = tiny_json();
+    wide["model"]["vocab"]["Ġt"] = json::array();
+    for (int i = 0; i < 100000; ++i) wide["model"]["vocab"]["Ġt"].push_back(i);
+    try {
+        (void)bpe_tokenizer::from_json(wide);
+        BOOST_ERROR("no error for an array id");
+    } catch (const vl::format_error& e) {
+        BOOST_TEST(std::string(e.what()).size() < 300u, e.what());
+    }
+    // B4: a post-processor Sequence nested 100k deep (built in memory, past any parse limit).
+    json pp = {{"type", "ByteLevel"}};
+    json nested = tiny_json();
+    json* at = &nested["post_processor"];
+    for (int i = 0; i < 100000; ++i) {
+        *at = {{"type", "Sequence"}, {"processors", json::array({json::object()})}};
+        at = &(*at)["processors"][0];
+    }
+    *at = pp;
+    vt::check_throws<vl::format_error>([&] { (void)bpe_tokenizer::from_json(nested); }, {"post_processor", "deeper than"}, "nested post-processor");
+    // B4: 100k Split steps: encode recursed once per step (and each compiled a regex).
+    json splits = tiny_json();
+    auto& list = splits["pre_tokenizer"]["pretokenizers"];
+    const json split = list[0], byte_level = list.back();
+    list = json::array();
+    for (int i = 0; i < 100000; ++i) list.push_back(split);
+    list.push_back(byte_level);
+    vt::check_throws<vl::format_error>([&] { (void)bpe_tokenizer::from_json(splits); }, {"pre_tokenizer.pretokenizers", "at most 16 Split steps"}, "many splits");
+}
+
+// Issue 13 B6 / B10: tokenizer.json is a regular file, inside the model directory when looked up there.
+BOOST_AUTO_TEST_CASE(tokenizer_file_regular_and_confined) {
+    namespace fs = std::filesystem;
+    const fs::path base = fs::temp_directory_path() / ("vl_tokenizer_files_" + std::to_string(::getpid()));
+    fs::remove_all(base);
+    fs::create_directories(base / "model");
+    BOOST_REQUIRE(::mkfifo((base / "fifo.json").c_str(), 0600) == 0);
+    vt::check_throws<vl::io_error>([&] { (void)bpe_tokenizer::from_file(base / "fifo.json"); }, {"not a regular file"}, "fifo");
+    fs::copy_file(tiny_tokenizer, base / "outside.json");
+    fs::create_symlink(base / "outside.json", base / "model" / "tokenizer.json");
+    vt::check_throws<vl::format_error>([&] { (void)vl::qwen36::load_tokenizer(base / "model"); }, {"outside the model directory"}, "symlink out");
+    BOOST_TEST(vl::qwen36::load_tokenizer(base / "outside.json").special.im_start >= 0);  // explicit path: as given
+    fs::remove_all(base);
 }
 
 // Variants HF accepts are accepted too and behave as HF's rules say.

@@ -53,7 +53,7 @@ inline int generate(const args& a) {
     opt.eos_token_ids = gcfg.eos_token_ids;
     opt.tokenizer = &tok.bpe;
 
-    const chat_prompt p = build_chat_prompt(a, dir, cfg, tok, backend, threads);
+    const chat_prompt p = build_chat_prompt(a, dir, cfg, tok, backend, threads, opt.max_new_tokens);  // context checked before the vision tower
     // The CUDA path keeps the weights in bf16 (half the host memory of f32 on the way to the device).
     const q::language_weights w = q::language_weights::load(vl::checkpoint::open(dir), cfg, backend == "cuda" ? vl::dtype::bf16 : vl::dtype::f32);
     const double t_setup = seconds_since(t0) - p.vision_s;

@@ -23,7 +23,9 @@
 #endif
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,8 +40,10 @@ struct chat_prompt {
 };
 
 // The chat prompt's token ids, and the images preprocessed (pixel_values, grids); the vision tower does not run.
+// The prompt's length (text and image tokens, the latter planned from the decoded sizes) plus `reserve` (the
+// tokens to be generated) is checked against max_position_embeddings before any image is resized or encoded.
 inline chat_prompt render_chat_prompt(const args& a, const std::filesystem::path& dir, const vl::qwen36::model_config& cfg,
-                                      const vl::qwen36::tokenizer& tok) {
+                                      const vl::qwen36::tokenizer& tok, std::int64_t reserve = 0) {
     namespace q = vl::qwen36;
     std::vector<q::message> messages;
     if (a.has("system")) messages.push_back({"system", {q::content_part::of_text(a.one("system"))}, std::nullopt});
@@ -50,27 +54,38 @@ inline chat_prompt render_chat_prompt(const args& a, const std::filesystem::path
     std::string rendered = q::chat_template::load(dir).render(messages, {.add_generation_prompt = true, .enable_thinking = !a.flag("no-think")});
 
     chat_prompt p;
+    std::optional<q::preprocessor_config> pre;
+    std::vector<vl::image::rgb8_image> images;
+    std::int64_t image_tokens = 0;
     if (a.has("image")) {
-        const q::preprocessor_config pre = q::load_preprocessor_config(dir, cfg.vision);
-        std::vector<vl::image::rgb8_image> images;
+        pre = q::load_preprocessor_config(dir, cfg.vision);
         for (const auto& src : a.all("image")) images.push_back(vl::image::load_image(src));
-        const q::preprocessed pixels = q::preprocess(images, pre);
         std::vector<std::int64_t> tokens;
-        for (const q::image_info& m : pixels.per_image) tokens.push_back(m.tokens);
+        for (std::size_t i = 0; i < images.size(); ++i) tokens.push_back(q::plan_image(images[i].height, images[i].width, *pre, i).tokens);
+        for (const std::int64_t t : tokens) image_tokens += t;
         rendered = q::expand_image_pads(rendered, tokens);
+    }
+    const std::vector<std::int32_t> ids = tok.bpe.encode(rendered);
+    const auto n = static_cast<std::int64_t>(ids.size());
+    if (n + reserve > cfg.text.max_position_embeddings)
+        throw vl::config_error("prompt of " + std::to_string(n) + " tokens (" + std::to_string(image_tokens) + " of them for " +
+                               std::to_string(images.size()) + " image(s))" + (reserve > 0 ? " + " + std::to_string(reserve) + " new tokens" : std::string()) +
+                               " exceeds max_position_embeddings (" + std::to_string(cfg.text.max_position_embeddings) +
+                               "); refused before the images are resized or encoded");
+    if (pre) {
+        const q::preprocessed pixels = q::preprocess(images, *pre);
         p.grids = q::grids_from_tensor(pixels.image_grid_thw);
         p.pixel_values = pixels.pixel_values;
     }
-    const std::vector<std::int32_t> ids = tok.bpe.encode(rendered);
     p.input_ids = vl::tensor::from(std::vector<std::int64_t>(ids.begin(), ids.end()), {static_cast<vl::index_t>(ids.size())});
     return p;
 }
 
-// render_chat_prompt, then the images through the vision tower on `backend` (image_embeds).
+// render_chat_prompt (with `reserve` new tokens), then the images through the vision tower on `backend` (image_embeds).
 inline chat_prompt build_chat_prompt(const args& a, const std::filesystem::path& dir, const vl::qwen36::model_config& cfg,
-                                     const vl::qwen36::tokenizer& tok, const std::string& backend, int threads) {
+                                     const vl::qwen36::tokenizer& tok, const std::string& backend, int threads, std::int64_t reserve = 0) {
     namespace q = vl::qwen36;
-    chat_prompt p = render_chat_prompt(a, dir, cfg, tok);
+    chat_prompt p = render_chat_prompt(a, dir, cfg, tok, reserve);
     if (p.pixel_values.defined()) {
         const auto t0 = std::chrono::steady_clock::now();
         const q::vision_weights vw = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);

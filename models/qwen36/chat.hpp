@@ -24,6 +24,8 @@
 #pragma once
 
 #include <vlgraph/error.hpp>
+#include <vlgraph/io/file.hpp>
+#include <vlgraph/io/json.hpp>
 #include <vlgraph/models/qwen36/chat_template.hpp>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +40,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -75,21 +78,21 @@ inline constexpr std::int64_t max_tokens_per_image = std::int64_t{1} << 24;
 
 class chat_template {
 public:
+    // Largest chat_template.jinja / chat_template.json / tokenizer_config.json read (real ones: KBs to a few MB).
+    static constexpr std::uint64_t max_file_bytes = std::uint64_t{64} << 20;
+
     // The template shipped in a checkpoint directory, looked up where transformers looks: chat_template.jinja,
     // then chat_template.json {"chat_template": "..."} (processor), then tokenizer_config.json "chat_template"
     // (a string, or a list of {name, template} from which "default" is used).
+    // Each file is a regular file inside checkpoint_dir (no symlink out of it, no FIFO or device) of at most
+    // max_file_bytes, read once by descriptor (vlgraph/io/file.hpp); JSON goes through vl::parse_json.
     static chat_template load(const std::filesystem::path& checkpoint_dir) {
         const auto jinja = checkpoint_dir / "chat_template.jinja";
-        if (std::filesystem::exists(jinja)) return from_source(read_file(jinja), jinja.string());
+        if (present(jinja)) return from_source(read_file_in_dir(checkpoint_dir, "chat_template.jinja", max_file_bytes, "a chat template"), jinja.string());
         for (const char* name : {"chat_template.json", "tokenizer_config.json"}) {
             const auto path = checkpoint_dir / name;
-            if (!std::filesystem::exists(path)) continue;
-            nlohmann::json j;
-            try {
-                j = nlohmann::json::parse(read_file(path));
-            } catch (const nlohmann::json::exception& e) {
-                throw vl::format_error(path.string() + ": not valid JSON (" + e.what() + ")");
-            }
+            if (!present(path)) continue;
+            const nlohmann::json j = vl::parse_json(read_file_in_dir(checkpoint_dir, name, max_file_bytes, "a chat template JSON file"), path.string());
             if (!j.is_object() || !j.contains("chat_template")) continue;
             return from_source(template_from_json(j.at("chat_template"), path.string()), path.string() + " chat_template");
         }
@@ -135,13 +138,9 @@ private:
     std::string source_;
     std::shared_ptr<const jinja::parsed_template> parsed_;
 
-    static std::string read_file(const std::filesystem::path& path) {
-        std::ifstream f(path, std::ios::binary);
-        if (!f) throw vl::io_error(path.string() + ": cannot open");
-        std::ostringstream ss;
-        ss << f.rdbuf();
-        if (f.bad()) throw vl::io_error(path.string() + ": read failed");
-        return std::move(ss).str();
+    static bool present(const std::filesystem::path& path) {
+        std::error_code ec;
+        return std::filesystem::exists(std::filesystem::symlink_status(path, ec));
     }
 
     static std::string template_from_json(const nlohmann::json& t, const std::string& where) {

@@ -23,8 +23,8 @@
 // Stricter than Jinja2 on purpose: a variable that is neither set by the template nor passed in is an error
 // (Jinja2 would render '' — e.g. a revision reading `bos_token`, which vlgraph does not pass, must not render
 // wrongly); strings must be valid UTF-8 (Python strings are code points: len/strip/slices work on those).
-// Resource bounds make hostile templates fail cleanly: nesting depth, macro recursion and string sizes are
-// capped (see the constants below).
+// Resource bounds make hostile templates fail cleanly: nesting depth, macro recursion, string and list sizes
+// and the total work of a render are capped (see the constants below).
 #pragma once
 
 #include <vlgraph/error.hpp>
@@ -47,6 +47,11 @@ namespace vl::qwen36::jinja {
 inline constexpr int max_nesting = 128;                                // blocks and expression depth when parsing
 inline constexpr int max_call_depth = 32;                              // nested macro calls when rendering
 inline constexpr std::size_t max_string_bytes = std::size_t{1} << 26;  // any string made while rendering (64 MiB)
+inline constexpr std::size_t max_list_items = std::size_t{1} << 20;    // any list made while rendering
+// The work of one render: a unit per statement, expression and loop iteration, per list item built and per
+// 64 bytes of string built. The real Qwen template over a long chat uses well under 1%; a template that
+// never ends (exponential macros, nested loops printing nothing, lists doubled in a loop) fails in a second.
+inline constexpr std::uint64_t max_work = std::uint64_t{1} << 23;
 
 // ---------------------------------------------------------------------------------------------------------
 // UTF-8 helpers. Python's str works on code points, so lengths, slices and strip() decode UTF-8.
@@ -896,24 +901,37 @@ private:
 
     value::fields_type globals_;
     int call_depth_ = 0;
+    std::uint64_t work_ = 0;  // see max_work
+
+    void charge(int line, std::uint64_t units) {
+        work_ += units;
+        if (work_ > max_work)
+            fail(line, "the template does too much work (over " + std::to_string(max_work) +
+                           " steps: an endless loop or recursion?)");
+    }
+    void check_items(int line, std::size_t n) {
+        if (n > max_list_items) fail(line, "a list of " + std::to_string(n) + " items exceeds the limit of " + std::to_string(max_list_items));
+        charge(line, n);
+    }
 
     [[noreturn]] static void fail(int line, const std::string& what) { detail::fail(line, what); }
 
-    static void check_size(int line, std::size_t n) {
+    void check_size(int line, std::size_t n) {
         if (n > max_string_bytes) fail(line, "rendered text exceeds " + std::to_string(max_string_bytes) + " bytes");
+        charge(line, n / 64);
     }
-    static void append(std::string& out, std::string_view s, int line) {
+    void append(std::string& out, std::string_view s, int line) {
         check_size(line, out.size() + s.size());
         out += s;
     }
 
-    static value* find(scope& sc, std::string_view name) {
+    value* find(scope& sc, std::string_view name) {
         for (scope* s = &sc; s; s = s->parent)
             for (auto& [key, v] : *s->vars)
                 if (key == name) return &v;
         return nullptr;
     }
-    static void assign(scope& sc, const std::string& name, value v) {
+    void assign(scope& sc, const std::string& name, value v) {
         for (auto& [key, old] : *sc.vars)
             if (key == name) {
                 old = std::move(v);
@@ -929,6 +947,7 @@ private:
     }
 
     void exec(const stmt& s, scope& sc, std::string& out) {
+        charge(s.line, 1);
         switch (s.o) {
             case stmt::op::text: append(out, s.text, s.line); return;
             case stmt::op::output: append(out, to_output(eval(*s.e, sc), s.line), s.line); return;
@@ -972,8 +991,10 @@ private:
         } else if (seq.k != value::kind::undefined) {
             fail(s.line, "cannot iterate over " + type_name(seq));
         }
+        check_items(s.line, elems.size());
         const auto n = static_cast<std::int64_t>(elems.size());
         for (std::int64_t k = 0; k < n; ++k) {
+            charge(s.line, 1);
             const auto uk = static_cast<std::size_t>(k);
             value::fields_type loop{{"index0", value::integer(k)},       {"index", value::integer(k + 1)},
                                     {"first", value::boolean(k == 0)},   {"last", value::boolean(k == n - 1)},
@@ -998,7 +1019,7 @@ private:
 
     // ---- expressions
 
-    static std::string type_name(const value& v) {
+    std::string type_name(const value& v) {
         switch (v.k) {
             case value::kind::undefined: return "an undefined value";
             case value::kind::none: return "none";
@@ -1014,7 +1035,7 @@ private:
         return "a value";
     }
 
-    static bool truthy(const value& v) {
+    bool truthy(const value& v) {
         switch (v.k) {
             case value::kind::undefined:
             case value::kind::none: return false;
@@ -1031,7 +1052,7 @@ private:
     }
 
     // Python's str() for the scalar kinds; containers are refused rather than mimicking Python's repr().
-    static std::string to_output(const value& v, int line) {
+    std::string to_output(const value& v, int line) {
         switch (v.k) {
             case value::kind::undefined: return "";
             case value::kind::none: return "None";
@@ -1064,7 +1085,7 @@ private:
         }
     }
 
-    static bool contains(const value& hay, const value& needle, int line) {
+    bool contains(const value& hay, const value& needle, int line) {
         switch (hay.k) {
             case value::kind::undefined: return false;  // Undefined iterates as empty
             case value::kind::string:
@@ -1077,18 +1098,19 @@ private:
         }
     }
 
-    static std::int64_t to_int(const value& v, int line, std::string_view what) {
+    std::int64_t to_int(const value& v, int line, std::string_view what) {
         if (v.k == value::kind::integer) return v.i;
         if (v.k == value::kind::boolean) return v.b ? 1 : 0;
         fail(line, std::string(what) + " needs integers, got " + type_name(v));
     }
 
-    static value arithmetic(const std::string& op, const value& a, const value& b, int line) {
+    value arithmetic(const std::string& op, const value& a, const value& b, int line) {
         if (op == "+" && a.k == value::kind::string && b.k == value::kind::string) {
             check_size(line, a.s.size() + b.s.size());
             return value::string(a.s + b.s);
         }
         if (op == "+" && a.k == value::kind::list && b.k == value::kind::list) {
+            check_items(line, a.items->size() + b.items->size());
             value::list_type r = *a.items;
             r.insert(r.end(), b.items->begin(), b.items->end());
             return value::list(std::move(r));
@@ -1113,12 +1135,13 @@ private:
         return value::integer(r);
     }
 
-    static bool less(const value& a, const value& b, int line) {
+    bool less(const value& a, const value& b, int line) {
         if (a.k == value::kind::string && b.k == value::kind::string) return a.s < b.s;  // UTF-8 order = code point order
         return to_int(a, line, "ordering comparison") < to_int(b, line, "ordering comparison");
     }
 
     value eval(const expr& e, scope& sc) {
+        charge(e.line, 1);
         switch (e.o) {
             case expr::op::literal: return e.lit;
             case expr::op::name: {
@@ -1151,6 +1174,7 @@ private:
                 return e.args[2] ? eval(*e.args[2], sc) : value{};
             case expr::op::list: {
                 value::list_type items;
+                check_items(e.line, e.args.size());
                 for (const auto& a : e.args) items.push_back(eval(*a, sc));
                 return value::list(std::move(items));
             }
@@ -1183,7 +1207,7 @@ private:
     // undefined when missing (also on none). Python attributes of the other kinds, and the methods of dicts
     // (which Jinja2 would return instead of a key of the same name), are refused; string methods are reachable
     // only through a call (see call()).
-    static value get_attr(const value& obj, const std::string& name, int line) {
+    value get_attr(const value& obj, const std::string& name, int line) {
         static constexpr std::array<std::string_view, 11> dict_methods{"items", "keys", "values", "get", "pop", "popitem", "update", "copy", "clear", "setdefault", "fromkeys"};
         if (name.front() == '_') fail(line, "access to the attribute '" + name + "' is unsafe and refused");
         if (obj.k == value::kind::none) return value{};
@@ -1195,7 +1219,7 @@ private:
         return value{};
     }
 
-    static value get_item(const value& obj, const value& key, int line) {
+    value get_item(const value& obj, const value& key, int line) {
         if (obj.k == value::kind::undefined) fail(line, "subscript of an undefined value");
         if (key.k == value::kind::string) {
             if (obj.k != value::kind::dict && obj.k != value::kind::namespace_) fail(line, "a string key on " + type_name(obj));
@@ -1245,6 +1269,7 @@ private:
         value::list_type items;
         std::string s;
         for (std::int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
+            charge(e.line, 1);
             const auto u = static_cast<std::size_t>(k);
             if (obj.k == value::kind::list) items.push_back((*obj.items)[u]);
             else s.append(obj.s, off[u], off[u + 1] - off[u]);
@@ -1315,7 +1340,7 @@ private:
         return value::string(std::move(out));
     }
 
-    static value string_method(const std::string& s, const std::string& name, const std::vector<value>& args, int line) {
+    value string_method(const std::string& s, const std::string& name, const std::vector<value>& args, int line) {
         const auto want = [&](std::size_t lo, std::size_t hi) {
             if (args.size() < lo || args.size() > hi) fail(line, "wrong number of arguments to str." + name + "()");
             for (const value& a : args)
@@ -1342,6 +1367,7 @@ private:
             std::size_t from = 0;
             for (std::size_t at; (at = s.find(sep, from)) != std::string::npos; from = at + sep.size()) parts.push_back(value::string(s.substr(from, at - from)));
             parts.push_back(value::string(s.substr(from)));
+            check_items(line, parts.size());
             return value::list(std::move(parts));
         }
         fail(line, "the string method '" + name + "' is not supported");

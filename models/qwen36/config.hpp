@@ -16,6 +16,8 @@
 
 #include <vlgraph/dtype.hpp>
 #include <vlgraph/error.hpp>
+#include <vlgraph/io/file.hpp>
+#include <vlgraph/io/json.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -38,7 +40,10 @@ namespace vl::qwen36 {
 inline constexpr std::int64_t max_extent = std::int64_t{1} << 24;          // any single size field
 inline constexpr std::int64_t max_layers = std::int64_t{1} << 16;          // num_hidden_layers, depth
 inline constexpr std::int64_t max_derived_extent = std::int64_t{1} << 31;  // products of size fields
-inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 40;    // preprocessor pixel bounds
+// Preprocessor pixel bounds (min/max_pixels, size.shortest/longest_edge) and the area of any image the
+// vision tower is given (preprocess enforces it whatever the config says, do_resize false included):
+// twice the 2^24 of the Qwen3.6 checkpoints. More only buys minutes of vision tower per image.
+inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 25;
 inline constexpr std::uintmax_t max_json_file_bytes = std::uintmax_t{64} << 20;
 
 enum class layer_type : std::uint8_t { linear_attention, full_attention };
@@ -310,10 +315,8 @@ public:
         return p;
     }
 
-    static std::string show(const json& v) {
-        std::string s = v.dump();
-        return s.size() > 64 ? s.substr(0, 61) + "..." : s;
-    }
+    // Bounded and non-recursive: the value may be huge or deeply nested (vl::json_summary).
+    static std::string show(const json& v) { return json_summary(v, 64); }
 
 private:
     static std::string indexed(std::string_view key, std::size_t i) {
@@ -511,31 +514,22 @@ inline vision_config parse_vision_config(const fields& f) {
     return v;
 }
 
-inline std::string read_text_file(const std::filesystem::path& file) {
+// A JSON file of the model: `file_or_dir` itself when it is a file (an explicit path, read as given), or
+// `name` inside it when it is a directory (then confined to that directory: a symlink out of it is
+// refused). Either way a regular file of at most max_json_file_bytes, read once by descriptor (io/file.hpp).
+struct json_file {
+    std::filesystem::path path;
+    std::string text;
+};
+inline json_file read_json_file(const std::filesystem::path& file_or_dir, std::string_view name) {
     std::error_code ec;
-    const auto size = std::filesystem::file_size(file, ec);
-    if (ec) throw io_error("cannot read " + file.string() + ": " + ec.message());
-    if (size > max_json_file_bytes) throw format_error(file.string() + ": " + std::to_string(size) + " bytes is too large for a JSON config");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw io_error("cannot open " + file.string());
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) throw io_error("cannot read " + file.string());
-    return std::move(text).str();
+    if (std::filesystem::is_directory(file_or_dir, ec))
+        return {file_or_dir / name, read_file_in_dir(file_or_dir, name, max_json_file_bytes, "a JSON config")};
+    return {file_or_dir, read_file_capped(file_or_dir, max_json_file_bytes, "a JSON config")};
 }
 
-inline json parse_json_text(const std::string& text, const std::string& source) {
-    try {
-        return json::parse(text);
-    } catch (const json::exception& e) {
-        throw format_error(source + ": not valid JSON: " + e.what());
-    }
-}
-
-// `file_or_dir` itself, or `name` inside it when it is a directory.
-inline std::filesystem::path resolve(const std::filesystem::path& file_or_dir, std::string_view name) {
-    return std::filesystem::is_directory(file_or_dir) ? file_or_dir / name : file_or_dir;
-}
+// The text parsed with vlgraph's JSON depth limit (io/json.hpp).
+inline json parse_json_text(const std::string& text, const std::string& source) { return parse_json(text, source); }
 
 inline fields top_level(const json& j, std::string source) {
     if (!j.is_object()) throw config_error(source + ": must be a JSON object, got " + fields::show(j));
@@ -573,8 +567,8 @@ inline model_config parse_config(const nlohmann::json& j, std::string_view sourc
 
 // Reads `file_or_dir` (a config.json, or a model directory holding one).
 inline model_config load_config(const std::filesystem::path& file_or_dir) {
-    const auto file = detail::resolve(file_or_dir, "config.json");
-    return parse_config(detail::parse_json_text(detail::read_text_file(file), file.string()), file.string());
+    const auto file = detail::read_json_file(file_or_dir, "config.json");
+    return parse_config(detail::parse_json_text(file.text, file.path.string()), file.path.string());
 }
 
 // Checks that an image processor produces what the vision tower expects.
@@ -628,12 +622,12 @@ inline preprocessor_config parse_preprocessor_config(const nlohmann::json& j, co
 
 // Reads preprocessor_config.json (a file, or a model directory holding one).
 inline preprocessor_config load_preprocessor_config(const std::filesystem::path& file_or_dir) {
-    const auto file = detail::resolve(file_or_dir, "preprocessor_config.json");
-    return parse_preprocessor_config(detail::parse_json_text(detail::read_text_file(file), file.string()), file.string());
+    const auto file = detail::read_json_file(file_or_dir, "preprocessor_config.json");
+    return parse_preprocessor_config(detail::parse_json_text(file.text, file.path.string()), file.path.string());
 }
 inline preprocessor_config load_preprocessor_config(const std::filesystem::path& file_or_dir, const vision_config& vision) {
-    const auto file = detail::resolve(file_or_dir, "preprocessor_config.json");
-    return parse_preprocessor_config(detail::parse_json_text(detail::read_text_file(file), file.string()), vision, file.string());
+    const auto file = detail::read_json_file(file_or_dir, "preprocessor_config.json");
+    return parse_preprocessor_config(detail::parse_json_text(file.text, file.path.string()), vision, file.path.string());
 }
 
 // Parses generation_config.json; ids are checked against `model`'s vocabulary, and absent eos / pad ids
@@ -659,9 +653,12 @@ inline generation_config parse_generation_config(const nlohmann::json& j, const 
 // Reads generation_config.json from a model directory (or the file itself); a missing file gives the
 // defaults with `model`'s eos / pad ids.
 inline generation_config load_generation_config(const std::filesystem::path& file_or_dir, const model_config& model) {
-    const auto file = detail::resolve(file_or_dir, "generation_config.json");
-    if (!std::filesystem::exists(file)) return parse_generation_config(nlohmann::json::object(), model, file.string());
-    return parse_generation_config(detail::parse_json_text(detail::read_text_file(file), file.string()), model, file.string());
+    std::error_code ec;
+    const auto path = std::filesystem::is_directory(file_or_dir, ec) ? file_or_dir / "generation_config.json" : file_or_dir;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec)))
+        return parse_generation_config(nlohmann::json::object(), model, path.string());
+    const auto file = detail::read_json_file(file_or_dir, "generation_config.json");
+    return parse_generation_config(detail::parse_json_text(file.text, file.path.string()), model, file.path.string());
 }
 
 }  // namespace vl::qwen36

@@ -138,10 +138,40 @@ inline std::array<std::array<float, 256>, 3> normalisation_table(const preproces
 
 }  // namespace detail
 
+// What preprocess will make of image `index` of a decoded height × width: its resized size, grid, patch and
+// token counts, without touching a pixel (so a caller can check a prompt's length before any heavy work).
+// Throws as preprocess does: do_resize false with a size that is not a multiple of the factor, or an area
+// over max_image_pixels whatever the config says.
+inline image_info plan_image(std::int64_t height, std::int64_t width, const preprocessor_config& cfg, std::size_t index = 0) {
+    const std::int64_t p = cfg.patch_size, m = cfg.merge_size, factor = cfg.factor();
+    const std::size_t i = index;
+    image_info info;
+    info.height = height;
+    info.width = width;
+    resized_size r{height, width};
+    if (cfg.do_resize) r = smart_resize(height, width, factor, cfg.min_pixels, cfg.max_pixels);
+    else if (r.height % factor || r.width % factor)
+        throw shape_error("qwen36::preprocess: do_resize is false but image " + std::to_string(i) + " (" +
+                          std::to_string(r.height) + "x" + std::to_string(r.width) +
+                          ") is not a multiple of patch_size x merge_size = " + std::to_string(factor));
+    // The area cap holds whatever the config says (a hand-built config, do_resize = false).
+    if (r.height * r.width > max_image_pixels)
+        throw image::image_limit_error("qwen36::preprocess: image " + std::to_string(i) + " would enter the vision tower as " +
+                                       std::to_string(r.height) + "x" + std::to_string(r.width) + " = " +
+                                       std::to_string(r.height * r.width) + " pixels, over the limit of " +
+                                       std::to_string(max_image_pixels) + (cfg.do_resize ? "" : " (do_resize is false)"));
+    info.resized_height = r.height;
+    info.resized_width = r.width;
+    info.grid_thw = {1, r.height / p, r.width / p};
+    info.patches = info.grid_thw[1] * info.grid_thw[2];
+    info.tokens = info.patches / (m * m);
+    return info;
+}
+
 // Preprocesses decoded images (one call may hold several; each keeps its own size).
 inline preprocessed preprocess(std::span<const image::rgb8_image> images, const preprocessor_config& cfg) {
     if (images.empty()) throw shape_error("qwen36::preprocess: no images");
-    const std::int64_t p = cfg.patch_size, m = cfg.merge_size, T = cfg.temporal_patch_size, factor = cfg.factor();
+    const std::int64_t p = cfg.patch_size, m = cfg.merge_size, T = cfg.temporal_patch_size;
     const std::int64_t row_len = 3 * T * p * p;
     std::vector<image_info> infos;
     std::vector<image::rgb8_image> resized;
@@ -150,20 +180,8 @@ inline preprocessed preprocess(std::span<const image::rgb8_image> images, const 
         const image::rgb8_image& im = images[i];
         if (im.width <= 0 || im.height <= 0 || im.pixels.size() != static_cast<std::size_t>(im.width) * im.height * 3)
             throw shape_error("qwen36::preprocess: image " + std::to_string(i) + " is not a valid RGB8 image");
-        image_info info;
-        info.height = im.height;
-        info.width = im.width;
-        resized_size r{im.height, im.width};
-        if (cfg.do_resize) r = smart_resize(im.height, im.width, factor, cfg.min_pixels, cfg.max_pixels);
-        else if (r.height % factor || r.width % factor)
-            throw shape_error("qwen36::preprocess: do_resize is false but image " + std::to_string(i) + " (" +
-                              std::to_string(r.height) + "x" + std::to_string(r.width) +
-                              ") is not a multiple of patch_size x merge_size = " + std::to_string(factor));
-        info.resized_height = r.height;
-        info.resized_width = r.width;
-        info.grid_thw = {1, r.height / p, r.width / p};
-        info.patches = info.grid_thw[1] * info.grid_thw[2];
-        info.tokens = info.patches / (m * m);
+        const image_info info = plan_image(im.height, im.width, cfg, i);
+        const resized_size r{info.resized_height, info.resized_width};
         total += info.patches;
         resized.push_back(r.height == im.height && r.width == im.width
                               ? im

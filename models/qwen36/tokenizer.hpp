@@ -10,12 +10,14 @@
 #pragma once
 
 #include <vlgraph/error.hpp>
+#include <vlgraph/io/file.hpp>
 #include <vlgraph/text/bpe_tokenizer.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 namespace vl::qwen36 {
@@ -39,8 +41,14 @@ struct tokenizer {
 // Reads `file_or_dir` (a tokenizer.json, or a checkpoint directory holding one). Throws vl::io_error when
 // unreadable and vl::format_error when malformed, unsupported, or lacking one of the special tokens above.
 inline tokenizer load_tokenizer(const std::filesystem::path& file_or_dir) {
-    const std::filesystem::path file = std::filesystem::is_directory(file_or_dir) ? file_or_dir / "tokenizer.json" : file_or_dir;
-    text::bpe_tokenizer bpe = text::bpe_tokenizer::from_file(file);
+    // A directory's tokenizer.json is confined to it (no symlink out); an explicit file path is read as given.
+    std::error_code ec;
+    const bool dir = std::filesystem::is_directory(file_or_dir, ec);
+    const std::filesystem::path file = dir ? file_or_dir / "tokenizer.json" : file_or_dir;
+    text::bpe_tokenizer bpe =
+        dir ? text::bpe_tokenizer::from_json_text(read_file_in_dir(file_or_dir, "tokenizer.json", text::bpe_tokenizer::max_file_bytes, "a tokenizer.json"),
+                                                  file.string())
+            : text::bpe_tokenizer::from_file(file);
     auto id = [&](std::string_view content) {
         const auto found = bpe.token_to_id(content);
         if (!found || !bpe.is_special(*found))

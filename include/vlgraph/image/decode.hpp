@@ -25,12 +25,13 @@
 //    is mostly white exactly as it is for HF;
 //  * EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is applied as PIL's ImageOps.exif_transpose
 //    when decode_limits::apply_exif_orientation is set (HF's string loaders do; see image.hpp).
-// Known divergences from PIL: JPEG IDCT/upsampling (stb_image vs libjpeg-turbo, a few codes; measured
-// in tests/test_preprocess.cpp), 32-bit BI_RGB BMPs whose 4th byte is non-zero (stb reads it as
-// alpha, PIL ignores it), animated WebP (refused) and CMYK/progressive-arithmetic JPEGs (stb's errors).
+// JPEG is decoded by libjpeg-turbo, as in PIL (exact on the goldens, tests/test_preprocess.cpp); PNG, GIF
+// and BMP by stb_image, WebP by libwebp. Known divergences from PIL: 32-bit BI_RGB BMPs whose 4th byte is
+// non-zero (stb reads it as alpha, PIL ignores it), animated WebP (refused), CMYK/YCCK JPEGs (refused),
+// and inputs refused because stb_image 2.27 would misbehave on them (a PNG whose first IDAT is empty).
 //
-// Limits (decode_limits, image.hpp) are checked on the declared header before decoding, and stb's
-// allocations are additionally metered against a budget derived from the declared size, so a
+// Limits (decode_limits, image.hpp) are checked on the declared header before decoding, libjpeg's
+// working memory is capped (max_memory_to_use), and stb's allocations are additionally metered against a budget derived from the declared size, so a
 // malformed stream cannot make the decoder allocate more than a small multiple of the raster it
 // declared (a PNG with a 1×1 header and gigabytes of zlib data fails at the budget).
 //
@@ -46,8 +47,13 @@
 #include <vlgraph/error.hpp>
 #include <vlgraph/image/data_url.hpp>
 #include <vlgraph/image/image.hpp>
+#include <vlgraph/io/mmap.hpp>
 
 #include <webp/decode.h>
+
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE and size_t first
+#include <jpeglib.h>
 
 #include <algorithm>
 #include <cassert>
@@ -59,7 +65,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -120,8 +125,7 @@ inline void* stb_realloc(void* p, std::size_t n) {
 #define STBI_NO_STDIO      // files are read (with a size cap) by load_image, never by stb
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
-#define STBI_ONLY_PNG      // the formats vlgraph accepts; PSD, TGA, PIC, PNM stay out of the attack surface
-#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG      // the formats stb decodes for vlgraph (JPEG: libjpeg-turbo); PSD, TGA, PIC, PNM stay out of the attack surface
 #define STBI_ONLY_GIF
 #define STBI_ONLY_BMP
 #define STBI_MAX_DIMENSIONS (1 << 24)
@@ -144,7 +148,6 @@ inline void* stb_realloc(void* p, std::size_t n) {
 #undef STBI_NO_LINEAR
 #undef STBI_NO_HDR
 #undef STBI_ONLY_PNG
-#undef STBI_ONLY_JPEG
 #undef STBI_ONLY_GIF
 #undef STBI_ONLY_BMP
 #undef STBI_MAX_DIMENSIONS
@@ -197,7 +200,37 @@ struct jpeg_markers {
     int scans = 0;
     std::span<const std::uint8_t> exif;
     bool complete = false;
+    std::string bad_huffman;  // why a DHT segment is malformed, or empty
 };
+
+// Why a DHT (define Huffman table) segment's payload is malformed, or "". stb_image 2.27 (Debian 12) never
+// checks that a table's 16 code counts sum to at most 256 (stbi__build_huffman writes past its 257-entry
+// arrays), so every table is checked here before stb sees the bytes: class 0/1, id 0..3, counts summing to
+// at most 256 and forming a valid prefix code, and the symbol values inside the segment.
+inline std::string dht_problem(std::span<const std::uint8_t> seg) {
+    std::size_t at = 0;
+    if (seg.empty()) return "empty DHT segment";
+    while (at < seg.size()) {
+        const std::uint8_t tc = seg[at] >> 4, th = seg[at] & 15;
+        if (tc > 1 || th > 3) return "Huffman table class " + std::to_string(tc) + " / id " + std::to_string(th) + " is invalid";
+        if (seg.size() - at < 17) return "DHT segment ends inside its code counts";
+        std::size_t total = 0;
+        std::uint64_t codes = 0;  // codes available at the current length
+        for (int len = 1; len <= 16; ++len) {
+            const std::size_t count = seg[at + static_cast<std::size_t>(len)];
+            total += count;
+            codes = codes * 2;
+            if (len == 1) codes = 2;
+            if (count > codes) return "Huffman code counts overflow the " + std::to_string(len) + "-bit codes";
+            codes -= count;
+        }
+        if (total > 256) return "Huffman table has " + std::to_string(total) + " codes (at most 256)";
+        at += 17;
+        if (seg.size() - at < total) return "DHT segment ends inside its symbol values";
+        at += total;
+    }
+    return "";
+}
 
 inline jpeg_markers scan_jpeg(std::span<const std::uint8_t> b) {
     jpeg_markers out;
@@ -216,6 +249,7 @@ inline jpeg_markers scan_jpeg(std::span<const std::uint8_t> b) {
         const std::size_t len = std::size_t{b[i]} << 8 | b[i + 1];
         if (len < 2 || i + len > b.size()) return out;
         const auto seg = b.subspan(i + 2, len - 2);
+        if (m == 0xC4 && out.bad_huffman.empty()) out.bad_huffman = dht_problem(seg);
         if (m == 0xE1 && out.exif.empty() && seg.size() >= 6 && std::memcmp(seg.data(), "Exif\0\0", 6) == 0)
             out.exif = seg.subspan(6);
         i += len;
@@ -226,6 +260,24 @@ inline jpeg_markers scan_jpeg(std::span<const std::uint8_t> b) {
         }
     }
     return out;
+}
+
+// Why stb_image must not see this PNG, or "": a zero-length IDAT before any image data makes stb_image 2.27
+// memcpy into a null buffer (undefined behaviour). Such a file carries no pixels in that chunk; it is refused.
+inline std::string png_problem(std::span<const std::uint8_t> b) {
+    std::size_t i = 8;
+    while (i + 12 <= b.size()) {
+        const std::uint64_t len = be32(b.data() + i);
+        if (len > b.size() - i - 12) break;
+        const auto type = b.subspan(i + 4, 4);
+        if (std::memcmp(type.data(), "IDAT", 4) == 0) {
+            if (len == 0) return "an empty IDAT chunk before any image data";
+            return "";
+        }
+        if (std::memcmp(type.data(), "IEND", 4) == 0) break;
+        i += 12 + static_cast<std::size_t>(len);
+    }
+    return "";
 }
 
 // The payload of the first PNG eXIf chunk.
@@ -337,6 +389,81 @@ public:
     stb_budget& operator=(const stb_budget&) = delete;
 };
 
+// JPEG through libjpeg-turbo, the decoder PIL uses, with PIL's settings (accurate integer IDCT, fancy
+// upsampling; gray expands to RGB as convert("RGB") does). libjpeg reports fatal errors through
+// error_exit, which must not return: it longjmps back here (no C++ object with a destructor lives in this
+// frame between setjmp and longjmp), so a corrupt file is an error message, never exit(). Warnings
+// (corrupt-data notices PIL also ignores) are not printed. libjpeg's own allocations are capped by
+// max_memory_to_use (no backing store: over the cap is an error), the output buffer is ours.
+struct jpeg_error_handler {
+    jpeg_error_mgr pub;
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+inline void jpeg_error_exit(j_common_ptr c) {
+    auto* e = reinterpret_cast<jpeg_error_handler*>(c->err);
+    (*c->err->format_message)(c, e->message);
+    std::longjmp(e->jump, 1);
+}
+inline void jpeg_quiet(j_common_ptr, int) {}
+
+struct jpeg_raw {
+    int width = 0, height = 0;
+    unsigned char* rgb = nullptr;  // std::malloc'd width × height × 3, or null for a header read
+    char error[JMSG_LENGTH_MAX] = {};
+};
+
+// Reads the header (header_only) or decodes to RGB8; false with r.error set on any failure.
+inline bool jpeg_decode_raw(const std::uint8_t* data, std::size_t n, bool header_only, std::size_t max_memory, jpeg_raw& r) {
+    jpeg_decompress_struct cinfo;
+    jpeg_error_handler err;
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = jpeg_error_exit;
+    err.pub.emit_message = jpeg_quiet;
+    unsigned char* volatile out = nullptr;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        std::free(out);
+        std::snprintf(r.error, sizeof r.error, "%s", err.message);
+        return false;
+    }
+    jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = static_cast<long>(std::min<std::size_t>(max_memory, LONG_MAX));
+    jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(n));
+    jpeg_read_header(&cinfo, TRUE);
+    r.width = static_cast<int>(std::min<JDIMENSION>(cinfo.image_width, INT_MAX));
+    r.height = static_cast<int>(std::min<JDIMENSION>(cinfo.image_height, INT_MAX));
+    if (header_only) {
+        jpeg_destroy_decompress(&cinfo);
+        return true;
+    }
+    if (cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_RGB) {
+        jpeg_destroy_decompress(&cinfo);
+        std::snprintf(r.error, sizeof r.error, "colour space %d (CMYK / YCCK) is not supported", static_cast<int>(cinfo.jpeg_color_space));
+        return false;
+    }
+    cinfo.out_color_space = JCS_RGB;
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(&cinfo);
+    const std::size_t stride = static_cast<std::size_t>(cinfo.output_width) * 3;
+    if (cinfo.output_components != 3 || cinfo.output_width != cinfo.image_width || cinfo.output_height != cinfo.image_height ||
+        !(out = static_cast<unsigned char*>(std::malloc(stride * cinfo.output_height)))) {
+        jpeg_destroy_decompress(&cinfo);
+        std::free(out);
+        std::snprintf(r.error, sizeof r.error, "cannot decode to %u x %u RGB", cinfo.output_width, cinfo.output_height);
+        return false;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = out + static_cast<std::size_t>(cinfo.output_scanline) * stride;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    r.rgb = out;
+    return true;
+}
+
 struct stbi_deleter {
     void operator()(void* p) const { stbi_image_free(p); }
 };
@@ -389,9 +516,22 @@ inline image_header read_header(std::span<const std::uint8_t> bytes, const decod
         h.height = static_cast<int>(detail::be32(bytes.data() + 20));
         check_declared_size(h, limits, where);
     }
+    // Inputs that would drive stb_image into undefined behaviour are refused before any stb call.
+    if (*fmt == image_format::jpeg) {
+        if (const std::string bad = detail::scan_jpeg(bytes).bad_huffman; !bad.empty())
+            throw format_error(where + ": corrupt JPEG (" + bad + ")");
+    } else if (*fmt == image_format::png) {
+        if (const std::string bad = detail::png_problem(bytes); !bad.empty()) throw format_error(where + ": corrupt PNG (" + bad + ")");
+    }
     if (*fmt == image_format::webp) {
         if (!WebPGetInfo(bytes.data(), bytes.size(), &h.width, &h.height))
             throw format_error(where + ": invalid WebP header");
+    } else if (*fmt == image_format::jpeg) {
+        detail::jpeg_raw r;
+        if (!detail::jpeg_decode_raw(bytes.data(), bytes.size(), true, std::size_t{1} << 26, r))
+            throw format_error(where + ": invalid JPEG header (" + r.error + ")");
+        h.width = r.width;
+        h.height = r.height;
     } else {
         int comp = 0;
         if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &h.width, &h.height, &comp))
@@ -421,17 +561,25 @@ inline rgb8_image decode_image(std::span<const std::uint8_t> bytes, const decode
             throw format_error(where + ": corrupt WebP image data");
         out = detail::rgba_to_rgb(rgba.data(), h.width, h.height);
         exif = detail::webp_exif(bytes);
+    } else if (h.format == image_format::jpeg) {
+        const detail::jpeg_markers m = detail::scan_jpeg(bytes);
+        if (m.scans > limits.max_jpeg_scans)
+            throw image_limit_error(where + ": JPEG has " + std::to_string(m.scans) + " scans, over the limit of " +
+                                    std::to_string(limits.max_jpeg_scans));
+        if (!m.complete) throw format_error(where + ": truncated JPEG (no end-of-image marker)");
+        exif = m.exif;
+        detail::jpeg_raw r;
+        // libjpeg's working memory (a progressive image keeps all its coefficients): as stb's budget.
+        const std::size_t budget = static_cast<std::size_t>(40 * pixels) + 2 * bytes.size() + (std::size_t{1} << 20);
+        if (!detail::jpeg_decode_raw(bytes.data(), bytes.size(), false, budget, r))
+            throw format_error(where + ": corrupt JPEG image data (" + r.error + ")");
+        const std::unique_ptr<unsigned char, decltype(&std::free)> rgb(r.rgb, &std::free);
+        if (r.width != h.width || r.height != h.height)
+            throw format_error(where + ": decoded size differs from the declared one");
+        const std::size_t n = static_cast<std::size_t>(r.width) * static_cast<std::size_t>(r.height) * 3;
+        out = rgb8_image{r.width, r.height, std::vector<std::uint8_t>(rgb.get(), rgb.get() + n)};
     } else {
-        if (h.format == image_format::jpeg) {
-            const detail::jpeg_markers m = detail::scan_jpeg(bytes);
-            if (m.scans > limits.max_jpeg_scans)
-                throw image_limit_error(where + ": JPEG has " + std::to_string(m.scans) + " scans, over the limit of " +
-                                        std::to_string(limits.max_jpeg_scans));
-            if (!m.complete) throw format_error(where + ": truncated JPEG (no end-of-image marker)");
-            exif = m.exif;
-        } else if (h.format == image_format::png) {
-            exif = detail::png_exif(bytes);
-        }
+        if (h.format == image_format::png) exif = detail::png_exif(bytes);
         const detail::stb_budget budget(pixels, bytes.size());
         const int len = static_cast<int>(bytes.size());
         int w = 0, h2 = 0, comp = 0;
@@ -469,19 +617,15 @@ inline std::vector<std::uint8_t> read_image_source(std::string_view source, cons
     }
     const std::filesystem::path path(source);
     std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status)) throw io_error(path.string() + ": cannot open image file (no such file)");
-    if (!std::filesystem::is_regular_file(status)) throw io_error(path.string() + ": not a regular file");
-    const std::uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) throw io_error(path.string() + ": cannot stat image file: " + ec.message());
-    if (size > limits.max_file_bytes)
-        throw image_limit_error(path.string() + ": " + std::to_string(size) + " bytes exceeds the limit of " +
+    if (!std::filesystem::exists(std::filesystem::status(path, ec))) throw io_error(path.string() + ": cannot open image file (no such file)");
+    // Opened once (O_NONBLOCK: a FIFO cannot block), checked on the descriptor (a regular file, its size
+    // within the cap), read from that descriptor: vlgraph/io/file.hpp's rules, with the image limit's error type.
+    const file_descriptor fd(path);
+    if (fd.size() > limits.max_file_bytes)
+        throw image_limit_error(path.string() + ": " + std::to_string(fd.size()) + " bytes exceeds the limit of " +
                                 std::to_string(limits.max_file_bytes) + " bytes");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path.string() + ": cannot open image file");
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-    if (static_cast<std::uintmax_t>(in.gcount()) != size) throw io_error(path.string() + ": short read");
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(fd.size()));
+    fd.read_exact(bytes.data(), bytes.size(), 0);
     return bytes;
 }
 

@@ -17,6 +17,8 @@
 
 #include <vlgraph/dtype.hpp>
 #include <vlgraph/error.hpp>
+#include <vlgraph/io/file.hpp>
+#include <vlgraph/io/json.hpp>
 #include <vlgraph/io/safetensors.hpp>
 #include <vlgraph/tensor.hpp>
 
@@ -60,7 +62,7 @@ inline std::map<std::string, std::string> parse_checkpoint_index(std::string_vie
         if (const std::string problem = detail::tensor_name_problem(name); !problem.empty())
             throw format_error(where + ": weight_map: " + problem);
         const std::string at = where + ": weight_map: tensor " + detail::printable(name) + ": ";
-        if (!value.is_string()) throw format_error(at + "shard must be a file name string (got " + value.dump() + ")");
+        if (!value.is_string()) throw format_error(at + "shard must be a file name string (got " + json_summary(value) + ")");
         const auto& shard = value.get_ref<const std::string&>();
         if (shard.empty()) throw format_error(at + "shard file name is empty");
         if (shard.find('\0') != std::string::npos) throw format_error(at + "shard file name " + detail::printable(shard) + " contains a NUL byte");
@@ -92,7 +94,7 @@ public:
         if (fs::exists(index, ec)) {
             st->indexed = true;
             std::map<std::string, std::size_t> shard_of_file;
-            for (const auto& [name, file] : parse_checkpoint_index(read_index(index), index.string())) {
+            for (const auto& [name, file] : parse_checkpoint_index(read_index(dir), index.string())) {
                 auto [it, added] = shard_of_file.try_emplace(file, st->shards.size());
                 if (added) st->shards.push_back(resolve_shard(dir, file, name, index));
                 st->shards[it->second].names.push_back(name);
@@ -164,7 +166,9 @@ private:
             std::lock_guard lock(mutex);
             shard& s = shards[i];
             if (s.file) return *s.file;
-            auto f = std::make_unique<safetensors_file>(safetensors_file::open(s.path));
+            // Checked and used through one descriptor: the symlink check of checkpoint::open is repeated on
+            // the file actually opened now, so a link swapped in between cannot escape the directory.
+            auto f = std::make_unique<safetensors_file>(safetensors_file::open(open_in_dir(dir, s.file_name)));
             if (indexed) check_against_index(i, *f);
             s.file = std::move(f);
             return *s.file;
@@ -190,14 +194,9 @@ private:
         return st_->open_shard(it->second);
     }
 
-    static std::string read_index(const std::filesystem::path& index) {
-        file_descriptor fd(index);
-        if (fd.size() > checkpoint_max_index_bytes)
-            throw format_error(index.string() + ": index of " + std::to_string(fd.size()) + " bytes exceeds the limit of " +
-                               std::to_string(checkpoint_max_index_bytes));
-        std::string text(static_cast<std::size_t>(fd.size()), '\0');
-        fd.read_exact(text.data(), text.size(), 0);
-        return text;
+    // The index, confined to the directory; a FIFO or device is refused without blocking (io/file.hpp).
+    static std::string read_index(const std::filesystem::path& dir) {
+        return read_file_in_dir(dir, index_file, checkpoint_max_index_bytes, "an index");
     }
 
     // The shard's path after checking that it exists, is a regular file, and

@@ -32,7 +32,9 @@ namespace vl {
 class file_descriptor {
 public:
     explicit file_descriptor(const std::filesystem::path& path) : path_(path) {
-        do fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+        // fstat below then refuses anything that is not a regular file (for which the flag is moot).
+        do fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         while (fd_ < 0 && errno == EINTR);
         if (fd_ < 0) fail("cannot open");
         struct stat st {};

@@ -23,6 +23,7 @@
 
 #include <vlgraph/dtype.hpp>
 #include <vlgraph/error.hpp>
+#include <vlgraph/io/json.hpp>
 #include <vlgraph/io/mmap.hpp>
 #include <vlgraph/tensor.hpp>
 
@@ -143,7 +144,7 @@ inline std::string tensor_name_problem(std::string_view name) {
 // nesting deep enough to threaten the stack of whoever walks the result.
 // Keys are compared after unescaping, so escaped-equal keys count as repeats.
 inline nlohmann::json parse_json_unique_keys(std::string_view text, const std::string& where) {
-    constexpr int max_depth = 32;  // safetensors and index files need 3
+    constexpr int max_depth = max_json_depth;  // vlgraph's one JSON depth limit (io/json.hpp); these files need 3
     struct object_frame {
         std::string name;  // key under which this object sits ("" at the top)
         std::set<std::string> keys;
@@ -156,7 +157,7 @@ inline nlohmann::json parse_json_unique_keys(std::string_view text, const std::s
         switch (event) {
             case ev::object_start:
             case ev::array_start:
-                if (++depth > max_depth) throw format_error(where + ": JSON nested deeper than " + std::to_string(max_depth) + " levels");
+                if (++depth > max_depth) throw format_error(where + ": " + json_depth_message(max_depth));
                 if (event == ev::object_start) objects.push_back({objects.empty() ? std::string() : objects.back().last_key, {}, {}});
                 break;
             case ev::object_end:
@@ -186,7 +187,7 @@ inline nlohmann::json parse_json_unique_keys(std::string_view text, const std::s
 // A JSON value that must be a non-negative integer no larger than `max`.
 inline std::uint64_t json_count(const nlohmann::json& v, std::uint64_t max, const std::string& where, const std::string& what) {
     if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<std::int64_t>() < 0))
-        throw format_error(where + what + " is not a non-negative integer (got " + v.dump() + ")");
+        throw format_error(where + what + " is not a non-negative integer (got " + json_summary(v) + ")");
     const auto u = v.get<std::uint64_t>();
     if (u > max) throw format_error(where + what + " (" + std::to_string(u) + ") exceeds " + std::to_string(max));
     return u;
@@ -220,7 +221,7 @@ inline dtype parse_dtype(const nlohmann::json& v, const std::string& where) {
         for (dtype t : {dtype::f32, dtype::f64, dtype::bf16, dtype::f16, dtype::i32, dtype::i64, dtype::u8})
             if (name_of(t) == s) return t;
     }
-    throw format_error(where + "unsupported dtype " + (v.is_string() ? printable(v.get_ref<const std::string&>()) : v.dump()) +
+    throw format_error(where + "unsupported dtype " + (v.is_string() ? printable(v.get_ref<const std::string&>()) : json_summary(v)) +
                        " (supported: F32, F64, BF16, F16, I32, I64, U8)");
 }
 
@@ -319,7 +320,7 @@ inline safetensors_header parse_safetensors_header(std::string_view file_start, 
             if (!value.is_object()) throw format_error(where + ": __metadata__ must be an object of strings");
             for (const auto& [k, v] : value.items()) {
                 if (!v.is_string())
-                    throw format_error(where + ": __metadata__ value of " + detail::printable(k) + " is not a string (got " + v.dump() + ")");
+                    throw format_error(where + ": __metadata__ value of " + detail::printable(k) + " is not a string (got " + json_summary(v) + ")");
                 h.metadata.emplace(k, v.get<std::string>());
             }
             continue;
@@ -361,9 +362,10 @@ inline safetensors_header parse_safetensors_header(std::string_view file_start, 
 // A validated safetensors file, mapped read-only. Move-only.
 class safetensors_file {
 public:
-    static safetensors_file open(const std::filesystem::path& path) {
-        file_descriptor fd(path);
-        const std::string where = path.string();
+    static safetensors_file open(const std::filesystem::path& path) { return open(file_descriptor(path)); }
+    // Validates and maps the file already open on `fd` (the very file a caller checked, see io/file.hpp).
+    static safetensors_file open(file_descriptor fd) {
+        const std::string where = fd.path().string();
         std::string start(static_cast<std::size_t>(std::min<std::uint64_t>(fd.size(), 8)), '\0');
         fd.read_exact(start.data(), start.size(), 0);
         if (start.size() == 8) {
@@ -470,23 +472,30 @@ private:
 
 namespace detail {
 
-// Writes a file under a temporary name next to its destination and renames it
-// into place on commit(), so readers never see a half-written file; an
-// uncommitted file is removed.
+// Writes a file next to its destination and renames it into place on commit(), so readers never see a
+// half-written file. The data goes to an unnamed file (O_TMPFILE, Linux) that is given a name only when
+// complete, so a process killed mid-write (SIGKILL, power loss) leaves nothing behind; where the file
+// system has no O_TMPFILE, a named "<dest>.tmp-<pid>-<n>" is used and removed unless committed. After the
+// rename the directory is fsynced, so the new name itself survives a crash.
 class atomic_file {
 public:
     explicit atomic_file(const std::filesystem::path& dest) : dest_(dest) {
         static std::atomic<unsigned> counter{0};
         tmp_ = dest;
         tmp_ += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-        fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+#ifdef O_TMPFILE
+        do fd_ = ::open(directory().c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        while (fd_ < 0 && errno == EINTR);
+        unnamed_ = fd_ >= 0;
+#endif
+        if (fd_ < 0) fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd_ < 0) fail("cannot create");
     }
     atomic_file(const atomic_file&) = delete;
     atomic_file& operator=(const atomic_file&) = delete;
     ~atomic_file() {
         if (fd_ >= 0) ::close(fd_);
-        if (!committed_) ::unlink(tmp_.c_str());
+        if (!committed_ && (!unnamed_ || linked_)) ::unlink(tmp_.c_str());
     }
 
     void write(const void* data, std::size_t n) {
@@ -503,17 +512,35 @@ public:
     }
     void commit() {
         if (::fsync(fd_) != 0) fail("fsync failed");
+        if (unnamed_) {
+            // Name the complete file (linkat cannot replace dest, so: link to the temporary name, rename).
+            const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+            if (::linkat(fd_, "", AT_FDCWD, tmp_.c_str(), AT_EMPTY_PATH) != 0 &&
+                ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0)
+                fail("cannot link the written file into the directory");
+            linked_ = true;
+        }
         const int fd = std::exchange(fd_, -1);
         if (::close(fd) != 0) fail("close failed");
         if (::rename(tmp_.c_str(), dest_.c_str()) != 0) fail("cannot rename into place");
         committed_ = true;
+        const int dir = ::open(directory().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0) fail("cannot open the directory to fsync it");
+        const int synced = ::fsync(dir);
+        ::close(dir);
+        if (synced != 0) fail("fsync of the directory failed");
     }
 
 private:
     [[noreturn]] void fail(const char* what) const { throw io_error(dest_.string() + ": " + what + ": " + std::strerror(errno)); }
+    std::filesystem::path directory() const {
+        return dest_.has_parent_path() ? dest_.parent_path() : std::filesystem::path(".");
+    }
 
     std::filesystem::path dest_, tmp_;
     int fd_ = -1;
+    bool unnamed_ = false;  // O_TMPFILE: no directory entry until commit
+    bool linked_ = false;   // the unnamed file has been linked as tmp_
     bool committed_ = false;
 };
 

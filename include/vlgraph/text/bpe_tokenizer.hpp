@@ -28,6 +28,8 @@
 #pragma once
 
 #include <vlgraph/error.hpp>
+#include <vlgraph/io/file.hpp>
+#include <vlgraph/io/json.hpp>
 #include <vlgraph/text/regex.hpp>
 #include <vlgraph/text/utf8.hpp>
 
@@ -218,9 +220,9 @@ public:
         return m->get<bool>();
     }
     std::int64_t integer(const nlohmann::json& j, const std::string& path) const {
-        if (!j.is_number_integer()) fail(path, "must be an integer, got " + std::string(j.type_name()) + " " + j.dump());
+        if (!j.is_number_integer()) fail(path, "must be an integer, got " + std::string(j.type_name()) + " " + json_summary(j));
         if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-            fail(path, "is out of range: " + j.dump());
+            fail(path, "is out of range: " + json_summary(j));
         return j.get<std::int64_t>();
     }
     const std::string& type(const nlohmann::json& j, const std::string& path) const {
@@ -244,31 +246,21 @@ class bpe_tokenizer {
 public:
     // Largest tokenizer.json from_file reads (real ones are tens of MB).
     static constexpr std::uintmax_t max_file_bytes = std::uintmax_t{1} << 30;
+    // Structural bounds of what tokenizer.json may describe (HF's files use 1 Split and 1 nesting level).
+    static constexpr std::size_t max_split_steps = 16;
+    static constexpr int max_post_processor_nesting = 4;
 
     // Reads and validates a tokenizer.json. Throws vl::io_error (unreadable) or vl::format_error (not
     // JSON, malformed or unsupported; the message names the field).
+    // The file must be a regular file (a FIFO or device is refused without blocking; io/file.hpp).
     static bpe_tokenizer from_file(const std::filesystem::path& file) {
-        std::error_code ec;
-        const auto size = std::filesystem::file_size(file, ec);
-        if (ec) throw io_error("cannot read " + file.string() + ": " + ec.message());
-        if (size > max_file_bytes) throw format_error(file.string() + ": " + std::to_string(size) + " bytes is too large for a tokenizer.json");
-        std::ifstream in(file, std::ios::binary);
-        if (!in) throw io_error("cannot open " + file.string());
-        std::ostringstream text;
-        text << in.rdbuf();
-        if (in.bad()) throw io_error("cannot read " + file.string());
-        return from_json_text(std::move(text).str(), file.string());
+        return from_json_text(read_file_capped(file, max_file_bytes, "a tokenizer.json"), file.string());
     }
 
-    // Parses the text of a tokenizer.json; `source` names it in error messages.
+    // Parses the text of a tokenizer.json (vlgraph's JSON depth limit, io/json.hpp); `source` names it in
+    // error messages.
     static bpe_tokenizer from_json_text(std::string_view text, const std::string& source = "tokenizer.json") {
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::exception& e) {
-            throw format_error(source + ": not valid JSON: " + e.what());
-        }
-        return from_json(j, source);
+        return from_json(parse_json(text, source), source);
     }
 
     static bpe_tokenizer from_json(const nlohmann::json& j, const std::string& source = "tokenizer.json") {
@@ -386,10 +378,10 @@ private:
         const std::string& type = f.type(model, "model");
         if (type != "BPE") f.fail("model.type", "is \"" + type + "\"; only byte-level \"BPE\" models are supported");
         if (const auto* d = f.optional(model, "dropout"); d && !(d->is_number() && d->get<double>() == 0.0))
-            f.fail("model.dropout", "is " + d->dump() + "; BPE dropout (random merges) is not supported");
+            f.fail("model.dropout", "is " + json_summary(*d) + "; BPE dropout (random merges) is not supported");
         for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
             if (const auto* v = f.optional(model, key); v && !f.string(*v, std::string("model.") + key).empty())
-                f.fail(std::string("model.") + key, "is " + v->dump() + "; only byte-level BPE without word affixes is supported");
+                f.fail(std::string("model.") + key, "is " + json_summary(*v) + "; only byte-level BPE without word affixes is supported");
         if (f.boolean(model, "byte_fallback", false, "model")) f.fail("model.byte_fallback", "is true; byte fallback is not supported (byte-level BPE needs none)");
         ignore_merges_ = f.boolean(model, "ignore_merges", false, "model");
 
@@ -444,7 +436,7 @@ private:
                 a = f.string(m[0], path + "[0]");
                 b = f.string(m[1], path + "[1]");
             } else {
-                f.fail(path, "must be a \"a b\" string or an [a, b] pair, got " + m.dump());
+                f.fail(path, "must be a \"a b\" string or an [a, b] pair, got " + json_summary(m));
             }
             const std::int32_t ia = vocab_id(f, a, path), ib = vocab_id(f, b, path);
             const std::int32_t merged = vocab_id(f, a + b, path);
@@ -489,6 +481,10 @@ private:
         if (type != "Sequence") f.fail("pre_tokenizer.type", "is \"" + type + "\"; only Sequence[Split..., ByteLevel] or ByteLevel is supported");
         const nlohmann::json& list = f.required(*p, "pretokenizers", "pre_tokenizer");
         if (!list.is_array() || list.empty()) f.fail("pre_tokenizer.pretokenizers", "must be a non-empty array");
+        // Encoding recurses once per Split step and compiles a regex for each: bounded.
+        if (list.size() > max_split_steps + 1)
+            f.fail("pre_tokenizer.pretokenizers", "has " + std::to_string(list.size()) + " steps; at most " + std::to_string(max_split_steps) +
+                                                      " Split steps and a ByteLevel are supported");
         for (std::size_t i = 0; i < list.size(); ++i) {
             const std::string path = "pre_tokenizer.pretokenizers[" + std::to_string(i) + "]";
             const std::string& t = f.type(list[i], path);
@@ -525,14 +521,18 @@ private:
         }
     }
 
-    static void check_post_processor(const detail::json_fields& f, const nlohmann::json* p, const std::string& path) {
+    static void check_post_processor(const detail::json_fields& f, const nlohmann::json* p, const std::string& path, int depth = 0) {
         if (!p) return;
         const std::string& type = f.type(*p, path);
         if (type == "ByteLevel") return;  // only adjusts offsets
         if (type == "Sequence") {
+            // HF nests at most one Sequence; the bound keeps a hostile (or hand-built) JSON off the stack.
+            if (depth >= max_post_processor_nesting)
+                f.fail(path, "nests Sequence post-processors deeper than " + std::to_string(max_post_processor_nesting) + " levels");
             const nlohmann::json& list = f.required(*p, "processors", path);
             if (!list.is_array()) f.fail(path + ".processors", "must be an array");
-            for (std::size_t i = 0; i < list.size(); ++i) check_post_processor(f, &list[i], path + ".processors[" + std::to_string(i) + "]");
+            for (std::size_t i = 0; i < list.size(); ++i)
+                check_post_processor(f, &list[i], path + ".processors[" + std::to_string(i) + "]", depth + 1);
             return;
         }
         if (type != "TemplateProcessing") f.fail(path + ".type", "is \"" + type + "\"; only ByteLevel or a TemplateProcessing that adds no tokens is supported");
@@ -541,7 +541,7 @@ private:
         if (!single.is_array()) f.fail(path + ".single", "must be an array");
         for (const auto& piece : single)
             if (!piece.is_object() || !piece.contains("Sequence"))
-                f.fail(path + ".single", "adds " + piece.dump() + "; templates that add special tokens are not supported");
+                f.fail(path + ".single", "adds " + json_summary(piece) + "; templates that add special tokens are not supported");
     }
 
     static void check_decoder(const detail::json_fields& f, const nlohmann::json* d) {
