@@ -476,6 +476,30 @@ BOOST_AUTO_TEST_CASE(config_files_are_regular_and_confined) {
     std::filesystem::remove_all(base);
 }
 
+// A snapshot of the Hugging Face hub cache (`<repo>/snapshots/<rev>/config.json -> ../../blobs/<hash>`) is a
+// model directory: its files may resolve into `<repo>`, never further out.
+BOOST_AUTO_TEST_CASE(hub_cache_snapshots_are_model_directories) {
+    namespace fs = std::filesystem;
+    const auto base = temp_dir("hub");
+    const auto repo = base / "models--Qwen--Qwen3.6-27B", snapshot = repo / "snapshots" / "0123abcd";
+    fs::create_directories(repo / "blobs");
+    fs::create_directories(snapshot);
+    write_file(repo / "blobs" / "5f1e", config_27b().dump());
+    fs::create_symlink("../../blobs/5f1e", snapshot / "config.json");
+    BOOST_TEST(q::load_config(snapshot).text.hidden_size == 5120);
+    write_file(base / "outside.json", config_27b().dump());
+    fs::remove(snapshot / "config.json");
+    fs::create_symlink(base / "outside.json", snapshot / "config.json");
+    const auto outside = [](const vl::format_error& e) { return std::string(e.what()).find("outside the model directory") != std::string::npos; };
+    BOOST_CHECK_EXCEPTION(q::load_config(snapshot), vl::format_error, outside);  // a snapshot link out of the repository
+    fs::remove_all(repo / "blobs");  // without the blobs folder it is an ordinary directory, confined to itself
+    fs::remove(snapshot / "config.json");
+    write_file(repo / "snapshots" / "elsewhere.json", config_27b().dump());
+    fs::create_symlink("../elsewhere.json", snapshot / "config.json");
+    BOOST_CHECK_EXCEPTION(q::load_config(snapshot), vl::format_error, outside);  // a link to a sibling without blobs/
+    fs::remove_all(base);
+}
+
 BOOST_AUTO_TEST_CASE(preprocessor_config_parsing) {
     const json qwen = json::parse(R"({
       "size": {"shortest_edge": 65536, "longest_edge": 16777216}, "patch_size": 16, "temporal_patch_size": 2,

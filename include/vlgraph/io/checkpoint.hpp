@@ -211,11 +211,7 @@ private:
         if (!fs::exists(fs::symlink_status(path, ec))) throw format_error(at + "file " + path.string() + " does not exist");
         const fs::path real = fs::canonical(path, ec);
         if (ec) throw format_error(at + "cannot resolve " + path.string() + " (" + ec.message() + "; dangling symlink?)");
-        const fs::path real_dir = fs::canonical(dir, ec);
-        if (ec) throw io_error(dir.string() + ": cannot resolve the model directory: " + ec.message());
-        const fs::path rel = real.lexically_relative(real_dir);
-        if (rel.empty() || *rel.begin() == "..")
-            throw format_error(at + "resolves to " + real.string() + ", outside the model directory");
+        check_confined(real, dir, at);  // io/file.hpp
         if (!fs::is_regular_file(real, ec)) throw format_error(at + path.string() + " is not a regular file");
         shard s;
         s.file_name = file_name;

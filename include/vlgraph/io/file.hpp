@@ -11,7 +11,8 @@
 //
 // Files looked up inside a model directory are confined to it: the descriptor that was opened must be
 // the file that the symlink-resolved path names, and that path must lie inside the resolved directory
-// (open_in_dir). The check is made on the open descriptor (same device and inode), and that descriptor is
+// (open_in_dir) — or, for a snapshot of the Hugging Face hub cache (`<repo>/snapshots/<revision>/`, whose
+// files are symlinks to `<repo>/blobs/`), inside that repository's folder (confinement_root). The check is made on the open descriptor (same device and inode), and that descriptor is
 // what is read or mapped afterwards, so a symlink swapped after the check cannot redirect the read.
 #pragma once
 
@@ -43,17 +44,33 @@ inline std::string read_file_capped(const std::filesystem::path& path, std::uint
     return read_all(file_descriptor(path), max_bytes, what);
 }
 
-// Throws unless the file open on `fd` is inside `dir` once symlinks are resolved.
-inline void check_inside(const file_descriptor& fd, const std::filesystem::path& dir) {
+// The folder that files of model directory `dir` may resolve into: `dir` itself, or for a Hugging Face hub
+// snapshot `<repo>/snapshots/<revision>` (next to a `<repo>/blobs` folder) the repository folder `<repo>`.
+inline std::filesystem::path confinement_root(const std::filesystem::path& dir) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path real_dir = fs::canonical(dir, ec);
     if (ec) throw io_error(dir.string() + ": cannot resolve the model directory: " + ec.message());
+    const fs::path repo = real_dir.parent_path().parent_path();
+    if (real_dir.parent_path().filename() == "snapshots" && fs::is_directory(repo / "blobs", ec)) return repo;
+    return real_dir;
+}
+
+// Throws unless `real` (a resolved path) lies inside confinement_root(dir); `what` names it in the message.
+inline void check_confined(const std::filesystem::path& real, const std::filesystem::path& dir, const std::string& what) {
+    const std::filesystem::path root = confinement_root(dir);
+    const std::filesystem::path rel = real.lexically_relative(root);
+    if (rel.empty() || *rel.begin() == ".." || rel == ".")
+        throw format_error(what + "resolves to " + real.string() + ", outside the model directory " + root.string());
+}
+
+// Throws unless the file open on `fd` is inside `dir` once symlinks are resolved.
+inline void check_inside(const file_descriptor& fd, const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
     const fs::path real = fs::canonical(fd.path(), ec);
     if (ec) throw io_error(fd.path().string() + ": cannot resolve (" + ec.message() + ")");
-    const fs::path rel = real.lexically_relative(real_dir);
-    if (rel.empty() || *rel.begin() == ".." || rel == ".")
-        throw format_error(fd.path().string() + ": resolves to " + real.string() + ", outside the model directory " + real_dir.string());
+    check_confined(real, dir, fd.path().string() + ": ");
     // The resolved path must still name the file that is open: otherwise a link changed in between.
     struct stat opened {}, named {};
     if (::fstat(fd.get(), &opened) != 0 || ::stat(real.c_str(), &named) != 0 || opened.st_dev != named.st_dev ||
