@@ -33,7 +33,7 @@
 #
 # Settings (environment): BUILD_DIR, JOBS, NICE (bundle); VLGRAPH_GPU_CHECK_CUDA_LIBS (a folder searched
 #   first for the CUDA libraries), GPU_CHECK_DEADLINE (seconds, default 470), GPU_CHECK_DIFF_ARGS (the
-#   arguments of `vlgraph diff`, default: --model DATA/tiny-qwen36 --backend cuda), GPU_CHECK_NVIDIA_SMI
+#   arguments of `vlgraph diff`, default: --model DATA/tiny-qwen36 --image IMG --prompt "Describe this image." --backend cuda), GPU_CHECK_NVIDIA_SMI
 #   (the nvidia-smi to ask, or "none"; for tests/gpu_check_without_gpu.sh) (run).
 # Self-test only: VLGRAPH_GPU_CHECK_ALLOW_SHIM=1 lets `run` continue on the cudashim stand-in
 #   (/work/shared/tools/cudashim: a counting libcudart with no GPU) to exercise the flow; results there are
@@ -499,9 +499,14 @@ run() {
     run_step cli_logits 60 "$cli" logits --model "$model" --prompt "Describe this image." --out "$R/cli/logits.safetensors" --backend cuda
     cli_record cli_logits
     if "$cli" --help 2>&1 | grep -q -E '^ *vlgraph diff'; then
-      local diff_args
-      read -r -a diff_args <<<"${GPU_CHECK_DIFF_ARGS:---model $model --backend cuda}"
-      run_step cli_diff 90 "$cli" diff "${diff_args[@]}"
+      # The bf16 prefill of an image prompt against the CPU oracle, node by node (docs/numerics.md).
+      if [ -n "${GPU_CHECK_DIFF_ARGS:-}" ]; then
+        local diff_args
+        read -r -a diff_args <<<"$GPU_CHECK_DIFF_ARGS"
+        run_step cli_diff 90 "$cli" diff "${diff_args[@]}"
+      else
+        run_step cli_diff 90 "$cli" diff --model "$model" --image "$img" --prompt "Describe this image." --backend cuda
+      fi
       cli_record cli_diff
     else
       record cli_diff SKIP 0 "'vlgraph --help' lists no diff command in this build"
