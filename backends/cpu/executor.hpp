@@ -11,6 +11,7 @@
 #include <vlgraph/eval.hpp>
 #include <vlgraph/backends/cpu/thread_pool.hpp>
 
+#include <cstring>
 #include <memory>
 
 namespace vl::cpu {
@@ -43,6 +44,12 @@ struct executor {
         tensor out = tensor::empty(dims(shape.begin(), shape.end()), t);
         count_allocation(out.nbytes());
         return out;
+    }
+    // Sets a contiguous tensor to zeros.
+    void fill_zeros(const tensor& t) {
+        if (t.space() != memory_space::host || !t.is_contiguous())
+            throw backend_error("cpu::executor::fill_zeros: " + vl::to_string(t.shape()) + " is not a contiguous host tensor");
+        if (t.nbytes()) std::memset(t.raw_data(), 0, t.nbytes());
     }
     // A host tensor a program reads at every run: on the CPU any host tensor.
     tensor make_staging(std::span<const index_t> shape, dtype t) { return make_tensor(shape, t); }

@@ -98,6 +98,12 @@ struct executor {
         count_allocation(bytes);
         return std::make_shared<device_storage>(bytes);
     }
+    // Sets a contiguous device tensor to zeros (queued on the stream).
+    void fill_zeros(const tensor& t) {
+        if (t.space() != memory_space::device || !t.is_contiguous())
+            throw backend_error("cuda::executor::fill_zeros: " + vl::to_string(t.shape()) + " is not a contiguous device tensor");
+        if (t.nbytes()) VL_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.nbytes(), stream));
+    }
     // A device copy of a host tensor (its own allocation; waits for the copy).
     tensor to_device(const tensor& host) {
         count_allocation(host.nbytes());

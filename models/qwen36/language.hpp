@@ -125,12 +125,10 @@ struct model_cache {
         if constexpr (Executor::space != memory_space::host) {
             for (layer_cache& l : cache.layers) {
                 if (!l.conv_state.defined()) continue;
-                tensor conv = exec.make_tensor(l.conv_state.shape(), dtype_of_v<typename Executor::compute_type>);
-                vl::eval_into(vl::input<2>(l.conv_state), exec, conv);  // uploads the zeros
-                tensor state = exec.make_tensor(l.recurrent_state.shape(), dtype::f32);
-                vl::eval_into(vl::input<3>(l.recurrent_state), exec, state);
-                l.conv_state = std::move(conv);
-                l.recurrent_state = std::move(state);
+                l.conv_state = exec.make_tensor(l.conv_state.shape(), dtype_of_v<typename Executor::compute_type>);
+                l.recurrent_state = exec.make_tensor(l.recurrent_state.shape(), dtype::f32);
+                exec.fill_zeros(l.conv_state);  // queued: no upload, no wait
+                exec.fill_zeros(l.recurrent_state);
             }
         }
         return cache;
