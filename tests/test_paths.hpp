@@ -9,7 +9,7 @@
 //      (scripts/gpu-check.sh sets VLGRAPH_TEST_DATA to a bundle's data/ folder);
 //   2. else the default compiled in by CMake (VLGRAPH_TEST_DATA_DEFAULT, ...: the
 //      source tree's absolute paths in an ordinary build; empty in a relocatable
-//      build, -DVLGRAPH_RELOCATABLE_TESTS=ON, which compiles in no build-machine path);
+//      build, -DVLGRAPH_RELOCATABLE=ON, which compiles in no build-machine path);
 //   3. else, for VLGRAPH_TEST_DATA only, `<folder of the executable>/../data` when
 //      that folder exists (a bundle's layout: bin/ next to data/);
 //   4. else it prints once which variable to set and yields "" (the test then

@@ -66,6 +66,26 @@ BOOST_AUTO_TEST_CASE(replay_equals_eager_and_reads_inputs_at_every_run) {
     }
 }
 
+// The fragment's tensors and intermediates share one arena planned by lifetime: five 256 KB results made one
+// after another, each dropped once the next exists, need two of them at a time, not five.
+BOOST_AUTO_TEST_CASE(program_arena_is_the_peak_not_the_sum) {
+    vl::cpu::executor cpu{2};
+    const vl::tensor x = vl::tensor::empty({256, 256}, vl::dtype::f32);
+    fill(x, 5);
+    const auto chain = [&](vl::cpu::executor& e) {
+        vl::tensor t = vl::eval(vl::input<2>(x) * 2.0f, e);
+        for (int i = 0; i < 4; ++i) t = vl::eval(vl::softmax(vl::input<2>(t)), e);
+        return t;
+    };
+    vl::tensor out;
+    auto prog = vl::program<vl::cpu::executor>::record(cpu, [&](vl::cpu::executor& e) { out = chain(e); });
+    const std::size_t one = 256 * 256 * sizeof(float);
+    BOOST_TEST(prog.arena_bytes() >= 2 * one);
+    BOOST_TEST(prog.arena_bytes() <= 2 * one + 4096, "arena " << prog.arena_bytes() << " bytes");
+    prog.run();
+    BOOST_TEST(vt::bit_identical(out, chain(cpu)));
+}
+
 BOOST_AUTO_TEST_CASE(fragments_must_repeat_and_cannot_be_traced) {
     vl::cpu::executor cpu{1};
     const vl::tensor x = vl::tensor::empty({64, 8}, vl::dtype::f32);

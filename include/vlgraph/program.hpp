@@ -54,14 +54,12 @@ public:
         } guard{exec};
         exec.recording = p.rec_.get();
         fragment(exec);  // sizing pass: blocks and lifetimes
-        p.rec_->place();
-        p.rec_->launches.clear();
-        fragment(exec);  // recording pass
+        p.rec_->place();  // (the sizing pass ran no eval's launching pass: nothing was appended)
+        fragment(exec);   // recording pass
         p.rec_->finish();
         return p;
     }
 
-    bool recorded() const { return rec_ != nullptr; }
     // Replays the program (queued on the executor's stream on CUDA: read results through exec.to_host).
     void run() {
         if (!rec_) throw error("vl::program::run: nothing was recorded");

@@ -145,13 +145,16 @@ struct model_cache {
 // (interleaved, not contiguous sections), and cos = [cos φ, cos φ], sin = [sin φ, sin φ] with φ[j] =
 // position · inv_freq[j] — rotate_half pairs dims (j, j + rd/2). f32 throughout, as HF computes them (HF
 // then casts to the model dtype: f32 here).
-inline rotary_tables text_rotary(const tensor& position_ids, const text_config& c) {
+// (text_rotary_into writes them into given host tensors of n·rd floats each: a recorded step's inputs.)
+inline void text_rotary_into(const tensor& position_ids, const text_config& c, const tensor& cos, const tensor& sin) {
     if (position_ids.rank() != 2 || position_ids.extent(0) != 3)
         throw shape_error("text_rotary: position_ids must be [3, L] (T, H, W rows), got " + to_string(position_ids.shape()));
     const index_t n = position_ids.extent(1), rd = c.rotary_dim(), half = rd / 2;
+    if (cos.numel() != n * rd || sin.numel() != n * rd || cos.type() != dtype::f32 || sin.type() != dtype::f32 || !cos.is_contiguous() || !sin.is_contiguous())
+        throw shape_error("text_rotary: the tables must be contiguous f32 of " + std::to_string(n) + " × " + std::to_string(rd) + " values");
     const tensor pos = position_ids.to(dtype::i64);
     const std::int64_t* p = pos.data<std::int64_t>();
-    std::vector<float> cos(static_cast<std::size_t>(n * rd)), sin(cos.size());
+    float *cp = cos.data<float>(), *sp = sin.data<float>();
     for (index_t j = 0; j < half; ++j) {
         // HF: 1 / base ** (arange(0, rd, 2, f32) / rd), in f32
         const float inv_freq = 1.0f / std::pow(static_cast<float>(c.rope.theta), static_cast<float>(2 * j) / static_cast<float>(rd));
@@ -160,12 +163,19 @@ inline rotary_tables text_rotary(const tensor& position_ids, const text_config& 
         for (index_t t = 0; t < n; ++t) {
             const float angle = static_cast<float>(p[axis * n + t]) * inv_freq;
             for (const index_t at : {t * rd + j, t * rd + j + half}) {
-                cos[static_cast<std::size_t>(at)] = std::cos(angle);
-                sin[static_cast<std::size_t>(at)] = std::sin(angle);
+                cp[at] = std::cos(angle);
+                sp[at] = std::sin(angle);
             }
         }
     }
-    return {tensor::from(cos, {n, rd}), tensor::from(sin, {n, rd})};
+}
+inline rotary_tables text_rotary(const tensor& position_ids, const text_config& c) {
+    if (position_ids.rank() != 2 || position_ids.extent(0) != 3)
+        throw shape_error("text_rotary: position_ids must be [3, L] (T, H, W rows), got " + to_string(position_ids.shape()));
+    const index_t n = position_ids.extent(1), rd = c.rotary_dim();
+    rotary_tables r{tensor::empty({n, rd}, dtype::f32), tensor::empty({n, rd}, dtype::f32)};
+    text_rotary_into(position_ids, c, r.cos, r.sin);
+    return r;
 }
 
 // The runs [begin, end) of image tokens in a prompt, in order; the i-th image token takes the i-th row
@@ -389,12 +399,6 @@ inline void check_step(const language_weights& w, const model_cache& cache, inde
     if (logits_positions < 0 || logits_positions > n)
         throw shape_error("language_forward: logits for " + std::to_string(logits_positions) + " positions of " + std::to_string(n));
 }
-// cos, sin of text_rotary written into host tensors [L, 1, rd].
-inline void write_rotary(const tensor& position_ids, const text_config& c, const tensor& cos, const tensor& sin) {
-    const rotary_tables r = text_rotary(position_ids, c);
-    std::copy_n(r.cos.data<float>(), r.cos.numel(), cos.data<float>());
-    std::copy_n(r.sin.data<float>(), r.sin.numel(), sin.data<float>());
-}
 }  // namespace detail
 
 // The L positions after the cache's (embeds [L, D], position_ids integer [3, L]), evaluated eagerly;
@@ -496,9 +500,6 @@ public:
     }
     // The step's embeddings input, to be written in place before run_embeds(embeds_input(), ...).
     const tensor& embeds_input() const { return in_.embeds; }
-    const tensor& logits() const { return logits_; }
-    const vl::program<Executor>& recorded() const { return program_; }
-    index_t positions() const { return n_; }
 
 private:
     const tensor& run(const tensor& position_ids) {
@@ -510,7 +511,7 @@ private:
         for (std::size_t i = 0; i < cache.layers.size(); ++i)
             if ((cache.layers[i].key_store.defined() ? cache.layers[i].key_store.raw_data() : nullptr) != stores_[i])
                 throw error("language_program: the cache's key/value buffers were replaced since the step was recorded: record it again");
-        detail::write_rotary(position_ids, w_->config.text, host_.cos, host_.sin);
+        text_rotary_into(position_ids, w_->config.text, host_.cos, host_.sin);
         host_.past.template data<std::int64_t>()[0] = cache.length;
         program_.run();
         cache.advance(n_);

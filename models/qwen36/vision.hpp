@@ -282,7 +282,6 @@ public:
         program_.run();
         return out_;
     }
-    const vl::program<Executor>& recorded() const { return program_; }
 
 private:
     const vision_weights* w_;
