@@ -424,4 +424,15 @@ BOOST_AUTO_TEST_CASE(accepted_variants) {
     BOOST_TEST(tiny().decode(tiny().encode("cafe\u0301")) == "caf\u00e9");
 }
 
+// Found by fuzz_tokenizer: a tokenizer.json without "added_tokens" left the id -> bytes table empty, and
+// decode read past it (UBSan: offset applied to a null pointer; garbage or a crash without sanitizers).
+BOOST_AUTO_TEST_CASE(decode_without_added_tokens) {
+    json j = tiny_json();
+    j.erase("added_tokens");
+    const auto t = bpe_tokenizer::from_json(j);
+    const auto ids = t.encode("Hello world");
+    BOOST_TEST(ids == tiny().encode("Hello world"), boost::test_tools::per_element());
+    BOOST_TEST(t.decode(ids) == "Hello world");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

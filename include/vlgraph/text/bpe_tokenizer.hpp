@@ -273,6 +273,7 @@ public:
         check_post_processor(f, f.optional(j, "post_processor"), "post_processor");
         check_decoder(f, f.optional(j, "decoder"));
         t.load_added_tokens(f, f.optional(j, "added_tokens"));
+        t.index_token_bytes();
         return t;
     }
 
@@ -590,7 +591,12 @@ private:
             added_by_content_.emplace(a.content, a.id);
             added_.push_back(std::move(a));
         }
-        token_bytes_.resize(tokens_.size());
+    }
+
+    // What each id decodes to; after the added tokens, and also when a file has none (there was no table
+    // then, and decode read past it: found by fuzz_tokenizer).
+    void index_token_bytes() {
+        token_bytes_.assign(tokens_.size(), std::string());
         for (std::size_t id = 0; id < tokens_.size(); ++id)
             if (kind_[id] != kind::none) token_bytes_[id] = detail::byte_level_decode(tokens_[id]);
     }
