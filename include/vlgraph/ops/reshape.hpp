@@ -17,8 +17,7 @@ struct reshape_expr {
     static constexpr shape_t<R> static_shape = detail::all_dyn<R>();
 
     reshape_expr(A a_, shape_t<R> s) : a(std::move(a_)), shape_(s) {
-        index_t numel = 1;
-        for (index_t e : a.shape()) numel *= e;
+        const index_t numel = checked_numel(a.shape());  // sizes from a checkpoint may overflow: refused
         index_t known = 1;
         int infer = -1;
         for (int i = 0; i < R; ++i) {
@@ -28,8 +27,8 @@ struct reshape_expr {
                 infer = i;
             } else if (e < 0) {
                 throw shape_error("reshape: negative extent in " + to_string<R>(s));
-            } else {
-                known *= e;
+            } else if (__builtin_mul_overflow(known, e, &known)) {
+                throw shape_error("reshape: element count of " + to_string<R>(s) + " overflows int64");
             }
         }
         if (infer >= 0) {
