@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <vlgraph/image/decode.hpp>
+#include <vlgraph/io/safetensors.hpp>
 #include <vlgraph/models/qwen36/preprocess.hpp>
 
 #define STB_IMAGE_WRITE_STATIC
@@ -303,6 +304,32 @@ BOOST_AUTO_TEST_CASE(libjpeg_errors_are_format_errors) {
     bytes garbage_scan = jpg;
     for (std::size_t i = garbage_scan.size() - 40; i < garbage_scan.size() - 2; ++i) garbage_scan[i] = 0x00;  // corrupt entropy data
     BOOST_CHECK_NO_THROW(decode(garbage_scan));  // libjpeg decodes what it can: a warning, not an error
+}
+
+// Every kind of JPEG HF meets decodes to exactly the pixels of transformers' load_image (Pillow: open,
+// exif_transpose, convert("RGB")): 4:4:4, 4:2:2, 4:2:0 at an odd size (the upsamplers' right and bottom
+// edges), progressive, optimised tables with restart markers, gray, CMYK (Adobe polarity, PIL's
+// conversion) and three EXIF orientations. Goldens: tools/reference/dump_jpeg_goldens.py.
+BOOST_AUTO_TEST_CASE(jpeg_kinds_match_pil_exactly) {
+    const std::filesystem::path data(VLGRAPH_TEST_DATA);
+    const vl::safetensors_file golden = vl::safetensors_file::open(data / "golden/jpeg_pil.safetensors");
+    std::size_t checked = 0;
+    for (const auto& info : golden.tensors()) {
+        BOOST_TEST_CONTEXT("jpeg " << info.name) {
+            std::ifstream in(data / "images/jpeg" / (info.name + ".jpg"), std::ios::binary);
+            const bytes file(std::istreambuf_iterator<char>(in), {});
+            const img::rgb8_image im = decode(file);
+            const vl::tensor expected = golden.get(info.name);
+            BOOST_TEST_REQUIRE(im.height == expected.extent(0));
+            BOOST_TEST_REQUIRE(im.width == expected.extent(1));
+            const auto* want = expected.data<std::uint8_t>();
+            std::size_t differing = 0;
+            for (std::size_t i = 0; i < im.pixels.size(); ++i) differing += im.pixels[i] != want[i];
+            BOOST_TEST(differing == 0u);
+            ++checked;
+        }
+    }
+    BOOST_TEST(checked == 10u);
 }
 
 BOOST_AUTO_TEST_CASE(jpeg_scan_cap) {

@@ -25,9 +25,10 @@
 //    is mostly white exactly as it is for HF;
 //  * EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is applied as PIL's ImageOps.exif_transpose
 //    when decode_limits::apply_exif_orientation is set (HF's string loaders do; see image.hpp).
-// JPEG is decoded by libjpeg-turbo, as in PIL (exact on the goldens, tests/test_preprocess.cpp); PNG, GIF
+// JPEG is decoded by libjpeg-turbo, as in PIL (exact on the goldens: 4:4:4, 4:2:2, 4:2:0, progressive,
+// restart markers, gray, CMYK, EXIF-rotated; tests/test_image_decode.cpp, tests/test_preprocess.cpp); PNG, GIF
 // and BMP by stb_image, WebP by libwebp. Known divergences from PIL: 32-bit BI_RGB BMPs whose 4th byte is
-// non-zero (stb reads it as alpha, PIL ignores it), animated WebP (refused), CMYK/YCCK JPEGs (refused),
+// non-zero (stb reads it as alpha, PIL ignores it), animated WebP (refused),
 // and inputs refused because stb_image 2.27 would misbehave on them (a PNG whose first IDAT is empty).
 //
 // Limits (decode_limits, image.hpp) are checked on the declared header before decoding, libjpeg's
@@ -413,6 +414,20 @@ struct jpeg_raw {
     char error[JMSG_LENGTH_MAX] = {};
 };
 
+// One row of libjpeg's CMYK output to RGB as PIL gives it: PIL reads four-channel JPEGs with Adobe's inverted
+// polarity ("CMYK;I": c = 255 − stored), then convert("RGB") computes nk − c·nk/255 per channel with
+// nk = 255 − k and its rounded division MULDIV255 (checked against Pillow on every pixel of the golden).
+inline void cmyk_to_rgb_as_pil(const unsigned char* stored, unsigned char* rgb, std::size_t width) {
+    const auto muldiv255 = [](int a, int b) {
+        const int t = a * b + 128;
+        return ((t >> 8) + t) >> 8;
+    };
+    for (std::size_t x = 0; x < width; ++x, stored += 4, rgb += 3) {
+        const int nk = stored[3];  // 255 − (255 − stored k)
+        for (int c = 0; c < 3; ++c) rgb[c] = static_cast<unsigned char>(nk - muldiv255(255 - stored[c], nk));
+    }
+}
+
 // Reads the header (header_only) or decodes to RGB8; false with r.error set on any failure.
 inline bool jpeg_decode_raw(const std::uint8_t* data, std::size_t n, bool header_only, std::size_t max_memory, jpeg_raw& r) {
     jpeg_decompress_struct cinfo;
@@ -421,9 +436,11 @@ inline bool jpeg_decode_raw(const std::uint8_t* data, std::size_t n, bool header
     err.pub.error_exit = jpeg_error_exit;
     err.pub.emit_message = jpeg_quiet;
     unsigned char* volatile out = nullptr;
+    unsigned char* volatile cmyk_row = nullptr;
     if (setjmp(err.jump)) {
         jpeg_destroy_decompress(&cinfo);
         std::free(out);
+        std::free(cmyk_row);
         std::snprintf(r.error, sizeof r.error, "%s", err.message);
         return false;
     }
@@ -437,27 +454,35 @@ inline bool jpeg_decode_raw(const std::uint8_t* data, std::size_t n, bool header
         jpeg_destroy_decompress(&cinfo);
         return true;
     }
-    if (cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_RGB) {
+    // Four-channel JPEGs come out as CMYK (libjpeg turns YCCK into CMYK) and are converted as PIL does.
+    const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    if (!cmyk && cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_RGB) {
         jpeg_destroy_decompress(&cinfo);
-        std::snprintf(r.error, sizeof r.error, "colour space %d (CMYK / YCCK) is not supported", static_cast<int>(cinfo.jpeg_color_space));
+        std::snprintf(r.error, sizeof r.error, "colour space %d is not supported", static_cast<int>(cinfo.jpeg_color_space));
         return false;
     }
-    cinfo.out_color_space = JCS_RGB;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     cinfo.dct_method = JDCT_ISLOW;
     cinfo.do_fancy_upsampling = TRUE;
     jpeg_start_decompress(&cinfo);
     const std::size_t stride = static_cast<std::size_t>(cinfo.output_width) * 3;
-    if (cinfo.output_components != 3 || cinfo.output_width != cinfo.image_width || cinfo.output_height != cinfo.image_height ||
-        !(out = static_cast<unsigned char*>(std::malloc(stride * cinfo.output_height)))) {
+    const bool sizes_as_declared = cinfo.output_components == (cmyk ? 4 : 3) && cinfo.output_width == cinfo.image_width &&
+                                   cinfo.output_height == cinfo.image_height;
+    if (sizes_as_declared) out = static_cast<unsigned char*>(std::malloc(stride * cinfo.output_height));
+    if (out && cmyk) cmyk_row = static_cast<unsigned char*>(std::malloc(static_cast<std::size_t>(cinfo.output_width) * 4));
+    if (!out || (cmyk && !cmyk_row)) {
         jpeg_destroy_decompress(&cinfo);
         std::free(out);
         std::snprintf(r.error, sizeof r.error, "cannot decode to %u x %u RGB", cinfo.output_width, cinfo.output_height);
         return false;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = out + static_cast<std::size_t>(cinfo.output_scanline) * stride;
+        unsigned char* rgb = out + static_cast<std::size_t>(cinfo.output_scanline) * stride;
+        JSAMPROW row = cmyk ? cmyk_row : rgb;
         jpeg_read_scanlines(&cinfo, &row, 1);
+        if (cmyk) cmyk_to_rgb_as_pil(cmyk_row, rgb, cinfo.output_width);
     }
+    std::free(cmyk_row);
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     r.rgb = out;
