@@ -11,6 +11,12 @@ if(VLGRAPH_NATIVE)
     $<$<COMPILE_LANGUAGE:CXX>:-march=native>
     $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-march=native>)
 endif()
+# The sanitizer build (scripts/sanitize.sh): every error is fatal, so a test cannot pass over one.
+if(VLGRAPH_SANITIZE)
+  target_compile_options(vlgraph_build_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer>)
+  target_link_options(vlgraph_build_flags INTERFACE $<$<LINK_LANGUAGE:CXX>:-fsanitize=address,undefined>)
+endif()
 # Relocatable programs (the GPU-check bundle): __FILE__ and debug info name files relative to the
 # source tree, never by the build machine's absolute path.
 if(VLGRAPH_RELOCATABLE)

@@ -4,15 +4,10 @@
 //         assistant reasoning), exercising the Jinja-subset lexer, parser and renderer;
 //   else — the rest is OpenAI-style messages JSON, parsed and rendered with the real Qwen3.6 template, then
 //         every <|image_pad|> expanded (the expansion must contain exactly sum(counts) placeholders).
-// Any input must end in a rendered string, a vl::error or a JSON parse error: never a crash, leak, UB or hang
-// (templates have no unbounded loops; recursion, nesting and string sizes are capped).
-// Not built by CMake. Build and run from the repository root with clang:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I<build>/vlgraph-include \
-//       tests/fuzz/fuzz_chat_template.cpp -o fuzz_chat_template
-//   mkdir -p corpus && cp tests/data/tiny-qwen36/chat_template.jinja corpus/ && sed -i '1s/^/T/' corpus/chat_template.jinja
-//   ./fuzz_chat_template -max_len=16384 -timeout=10 -rss_limit_mb=4096 corpus/
-// (<build>/vlgraph-include is the generated include dir that maps <vlgraph/models/...>; any configured build dir
-// has it. The real template is read from tests/data/tiny-qwen36, so run from the repository root.)
+// Any input must end in a rendered string or a vl::error (JSON syntax errors included): never a crash, leak,
+// UB or hang (the interpreter has work, recursion, nesting, output and list budgets).
+// Build and run: scripts/fuzz.sh chat_template SECONDS (seeds: corpus/chat_template/).
+#include <vlgraph/io/json.hpp>
 #include <vlgraph/models/qwen36/chat.hpp>
 
 #include <cstddef>
@@ -35,13 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             };
             (void)q::chat_template::from_source(std::string(rest)).render(msgs);
         } else {
-            static const q::chat_template qwen = q::chat_template::load("tests/data/tiny-qwen36");
+            static const q::chat_template qwen = q::chat_template::load(VLGRAPH_FUZZ_TINY_MODEL);
             q::chat_options o;
             o.enable_thinking = (data[0] & 1) != 0;
             o.preserve_thinking = (data[0] & 2) != 0;
             o.add_vision_id = (data[0] & 4) != 0;
             o.add_generation_prompt = (data[0] & 8) != 0;
-            const std::string out = qwen.render(q::parse_messages(nlohmann::json::parse(rest)), o);
+            const std::string out = qwen.render(q::parse_messages(vl::parse_json(rest, "fuzz")), o);
             std::vector<std::int64_t> counts;
             std::int64_t total = 0;
             for (std::size_t p = out.find(q::image_pad_token); p != std::string::npos; p = out.find(q::image_pad_token, p + 1)) {
@@ -54,7 +49,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (found != total) __builtin_trap();
         }
     } catch (const vl::error&) {
-    } catch (const nlohmann::json::exception&) {
     }
     return 0;
 }
