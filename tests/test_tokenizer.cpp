@@ -389,6 +389,13 @@ BOOST_AUTO_TEST_CASE(hostile_nesting_and_sizes) {
     for (int i = 0; i < 100000; ++i) list.push_back(split);
     list.push_back(byte_level);
     vt::check_throws<vl::format_error>([&] { (void)bpe_tokenizer::from_json(splits); }, {"pre_tokenizer.pretokenizers", "at most 16 Split steps"}, "many splits");
+    // A Split pattern that backtracks catastrophically hits PCRE2's match limit: refused, and the message
+    // names the file and the field (it said only "regex match failed").
+    json backtracking = tiny_json();
+    backtracking["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(a+)+$";
+    const auto slow = bpe_tokenizer::from_json_text(backtracking.dump(), "tok.json");
+    vt::check_throws<vl::error>([&] { (void)slow.encode(std::string(40, 'a') + "!"); },
+                                {"tok.json: pre_tokenizer.pretokenizers[0].pattern.Regex: regex match failed", "match limit"}, "backtracking");
 }
 
 // Issue 13 B6 / B10: tokenizer.json is a regular file, inside the model directory when looked up there.

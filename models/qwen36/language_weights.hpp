@@ -96,11 +96,8 @@ struct language_weights {
             const auto& info = ck.info(name);
             return tensor_info{info.type, std::vector<std::int64_t>(info.shape.begin(), info.shape.end())};
         });
-        if (!report.ok()) {
-            std::string msg = ck.directory().string() + ": the language model weights do not match config.json:";
-            for (const auto& p : report.problems) msg += "\n  " + p;
-            throw format_error(msg);
-        }
+        if (!report.ok())
+            throw format_error(ck.directory().string() + ": the language model weights do not match config.json: " + report.summary());
 
         const auto get = [&](const std::string& name) { return ck.load("model.language_model." + name, as); };
         language_weights w;

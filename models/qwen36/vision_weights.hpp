@@ -72,11 +72,8 @@ struct vision_weights {
             const auto& info = ck.info(name);
             return tensor_info{info.type, std::vector<std::int64_t>(info.shape.begin(), info.shape.end())};
         });
-        if (!report.ok()) {
-            std::string msg = ck.directory().string() + ": the vision weights do not match config.json:";
-            for (const auto& p : report.problems) msg += "\n  " + p;
-            throw format_error(msg);
-        }
+        if (!report.ok())
+            throw format_error(ck.directory().string() + ": the vision weights do not match config.json: " + report.summary());
 
         const auto get = [&](const std::string& name) { return ck.load("model.visual." + name, as); };
         vision_weights w;

@@ -126,6 +126,14 @@ struct weight_report {
     std::vector<std::string> problems;    // missing tensors, shape mismatches, non-floating dtypes
     std::vector<std::string> unexpected;  // checkpoint tensors of part p the model does not use (mtp.* excluded)
     bool ok() const { return problems.empty(); }
+    // One line for an error message: the count and the first few problems (a checkpoint of the wrong model
+    // has hundreds; `vlgraph inspect` lists them all).
+    std::string summary(std::size_t shown = 3) const {
+        std::string s = std::to_string(problems.size()) + (problems.size() == 1 ? " problem: " : " problems: ");
+        for (std::size_t i = 0; i < problems.size() && i < shown; ++i) s += (i ? "; " : "") + problems[i];
+        if (problems.size() > shown) s += "; and " + std::to_string(problems.size() - shown) + " more";
+        return s;
+    }
 };
 
 // Checks a checkpoint against expected_tensors(c, p). `lookup(name)` gives a tensor's (dtype, shape), or

@@ -47,7 +47,13 @@ inline nlohmann::json parse_json(std::string_view text, const std::string& where
     try {
         return nlohmann::json::parse(text.begin(), text.end(), callback);
     } catch (const nlohmann::json::exception& e) {
-        throw format_error(where + ": not valid JSON: " + e.what());
+        // Without the library's "[json.exception.parse_error.101] " tag: the message is for the user.
+        std::string_view what = e.what();
+        if (what.starts_with("[json.exception.")) {
+            const std::size_t close = what.find("] ");
+            if (close != std::string_view::npos) what.remove_prefix(close + 2);
+        }
+        throw format_error(where + ": not valid JSON: " + std::string(what));
     }
 }
 

@@ -34,7 +34,7 @@ public:
     };
 
     // Throws vl::format_error "<what>: ..." with PCRE2's message and the offset when `pattern` does not compile.
-    regex(std::string_view pattern, std::string_view what, options opt) {
+    regex(std::string_view pattern, std::string_view what, options opt) : what_(what) {
         // UTF: code points, not bytes. UCP: \s, \w, \d and POSIX classes by Unicode property. MULTILINE: ^ and $
         // at line breaks, like Oniguruma's default (Ruby) syntax that HF compiles tokenizer patterns with.
         std::uint32_t flags = PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
@@ -72,7 +72,9 @@ public:
         const int rc = pcre2_match_8(code_.get(), reinterpret_cast<PCRE2_SPTR8>(subject.data()), subject.size(), start, flags,
                                      md.data_.get(), nullptr);
         if (rc == PCRE2_ERROR_NOMATCH) return std::nullopt;
-        if (rc < 0) throw error("regex match failed: " + message(rc));
+        // A pattern that backtracks catastrophically (e.g. (a+)+$ from a hostile tokenizer.json) hits PCRE2's
+        // match limit: refused, naming the pattern's file and field.
+        if (rc < 0) throw error(what_ + ": regex match failed on " + std::to_string(subject.size()) + " bytes of input: " + message(rc));
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer_8(md.data_.get());
         return match{ov[0], ov[1]};
     }
@@ -111,6 +113,7 @@ private:
         void operator()(pcre2_code_8* c) const { pcre2_code_free_8(c); }
     };
     std::unique_ptr<pcre2_code_8, free_code> code_;
+    std::string what_;  // where the pattern comes from, for messages
 };
 
 }  // namespace vl::text
