@@ -101,6 +101,17 @@ BOOST_AUTO_TEST_CASE(inspect_missing_tensor) {
     expect_failure(run_cli("inspect --model " + c.dir.string()), {"missing tensor lm_head.weight", "1 problem(s)"});
 }
 
+// tie_word_embeddings true, yet the checkpoint stores its own lm_head.weight: inspect says the stored head is
+// used (as HF does) and does not call it unused.
+BOOST_AUTO_TEST_CASE(inspect_says_which_lm_head) {
+    checkpoint_copy c("tied");
+    c.replace_in_config("\"tie_word_embeddings\": false,\n  \"transformers_version\"", "\"tie_word_embeddings\": true,\n  \"transformers_version\"");
+    const run_result r = run_cli("inspect --model " + c.dir.string());
+    BOOST_TEST(r.status == 0, r.output);
+    BOOST_TEST(r.output.find("lm_head    the stored lm_head.weight, not embed_tokens") != std::string::npos, r.output);
+    BOOST_TEST(r.output.find("unused tensor lm_head.weight") == std::string::npos, r.output);
+}
+
 BOOST_AUTO_TEST_CASE(inspect_shape_mismatch_with_config) {
     checkpoint_copy c("shape");
     c.replace_in_config("\"intermediate_size\": 128", "\"intermediate_size\": 96");

@@ -27,9 +27,13 @@
 #include <vlgraph/models/qwen36/rope_index.hpp>
 #include <vlgraph/models/qwen36/vision.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <utility>
@@ -133,6 +137,33 @@ BOOST_AUTO_TEST_CASE(weights_load_by_layer_type) {
     wrong.text.linear_conv_kernel_dim = 3;
     vt::check_throws<vl::config_error>([&] { q36::language_weights::load(vl::checkpoint::open(tiny_f32), wrong, vl::dtype::f32); },
                                        {"linear_conv_kernel_dim = 3 is not supported"}, "another conv width");
+}
+
+// tie_word_embeddings true with an lm_head.weight in the checkpoint: HF uses the stored head (it warns and
+// does not tie); tying anyway gave logits ~200 % off. Without a stored head the embedding table is the head.
+BOOST_AUTO_TEST_CASE(tied_config_uses_a_stored_lm_head) {
+    const vl::checkpoint ck = vl::checkpoint::open(tiny_f32);
+    q36::model_config tied = weights().config;
+    tied.tie_word_embeddings = true;
+    const auto same = [](const vl::tensor& a, const vl::tensor& b) {
+        return a.shape() == b.shape() && std::memcmp(a.data<float>(), b.data<float>(), static_cast<std::size_t>(a.numel()) * 4) == 0;
+    };
+    const q36::language_weights with_head = q36::language_weights::load(ck, tied, vl::dtype::f32);
+    BOOST_TEST((with_head.head_source == q36::lm_head_source::stored));
+    BOOST_TEST(same(with_head.lm_head, ck.load("lm_head.weight", vl::dtype::f32)));
+    BOOST_TEST(!same(with_head.lm_head, ck.load("model.language_model.embed_tokens.weight", vl::dtype::f32)));
+
+    // The same checkpoint without lm_head.weight: tied.
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("vlgraph-tied-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::vector<std::pair<std::string, vl::tensor>> kept;
+    for (const std::string& name : ck.names())
+        if (name != "lm_head.weight") kept.emplace_back(name, ck.get(name));
+    vl::save_safetensors(dir / "model.safetensors", kept);
+    const q36::language_weights headless = q36::language_weights::load(vl::checkpoint::open(dir), tied, vl::dtype::f32);
+    std::filesystem::remove_all(dir);
+    BOOST_TEST((headless.head_source == q36::lm_head_source::tied_to_embeddings));
+    BOOST_TEST(same(headless.lm_head, ck.load("model.language_model.embed_tokens.weight", vl::dtype::f32)));
 }
 
 BOOST_AUTO_TEST_CASE(mrope_tables_match_hf) {

@@ -161,7 +161,7 @@ inline std::vector<std::pair<std::string, vl::tensor*>> tensors_by_name(vl::qwen
     const auto add = [&](std::string name, vl::tensor& t) { out.emplace_back(std::move(name), &t); };
     const std::string lm = "model.language_model.";
     add(lm + "embed_tokens.weight", w.embed_tokens);
-    if (w.config.tie_word_embeddings) add(lm + "embed_tokens.weight", w.lm_head);
+    if (w.head_source == vl::qwen36::lm_head_source::tied_to_embeddings) add(lm + "embed_tokens.weight", w.lm_head);
     else add("lm_head.weight", w.lm_head);
     add(lm + "norm.weight", w.norm);
     for (std::size_t i = 0; i < w.layers.size(); ++i) {

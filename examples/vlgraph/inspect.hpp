@@ -69,7 +69,15 @@ inline int inspect(const args& a) {
         },
         names);
     problems.insert(problems.end(), report.problems.begin(), report.problems.end());
-    for (const auto& u : report.unexpected) std::printf("note       unused tensor %s\n", u.c_str());
+    const bool stored_head = ck.contains("lm_head.weight");
+    if (q::lm_head_from(cfg, stored_head) == q::lm_head_source::tied_to_embeddings)
+        std::printf("lm_head    tied to embed_tokens (tie_word_embeddings, no lm_head.weight stored)\n");
+    else if (cfg.tie_word_embeddings)
+        std::printf("lm_head    the stored lm_head.weight, not embed_tokens: tie_word_embeddings is true but the checkpoint has its own, which HF uses\n");
+    else
+        std::printf("lm_head    the stored lm_head.weight\n");
+    for (const auto& u : report.unexpected)
+        if (u != "lm_head.weight") std::printf("note       unused tensor %s\n", u.c_str());  // a tied config's stored head is used
 
     if (a.flag("scan-nonfinite"))
         for (const auto& n : names)

@@ -6,7 +6,8 @@
 //
 // Tensors are host tensors converted to the dtype asked for, except the embedding table, which stays in
 // its stored dtype: a lookup converts only the rows it reads (ops/gather.hpp), and the 27B table is
-// 2.5 GB in bf16. With tie_word_embeddings the lm_head is the embedding table (converted).
+// 2.5 GB in bf16. With tie_word_embeddings the lm_head is the embedding table (converted), unless the
+// checkpoint stores its own lm_head.weight, which HF then uses (weights.hpp, lm_head_from).
 #pragma once
 
 #include <vlgraph/error.hpp>
@@ -60,6 +61,7 @@ struct language_weights {
     std::vector<decoder_layer_weights> layers;
     tensor norm;     // [D], final norm, (1 + w)
     tensor lm_head;  // [V, D]
+    lm_head_source head_source = lm_head_source::stored;  // the stored lm_head.weight, or the embedding table
 
     // The same weights with f applied to every tensor, e.g. uploading them to a device:
     //   w.map([](const tensor& t) { return vl::cuda::to_device(t, dtype::bf16); })
@@ -81,11 +83,12 @@ struct language_weights {
         }
         w.norm = f(norm);
         w.lm_head = f(lm_head);
+        w.head_source = head_source;
         return w;
     }
 
     // The language tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
-    // converted to `as`. A mismatch is a vl::format_error listing every problem.
+    // converted to `as`. A mismatch is a vl::format_error naming the count and the first problems.
     static language_weights load(const checkpoint& ck, const model_config& config, dtype as) {
         const text_config& t = config.text;
         if (t.linear_conv_kernel_dim != conv_kernel_size)
@@ -125,7 +128,18 @@ struct language_weights {
             w.layers.push_back(std::move(layer));
         }
         w.norm = get("norm.weight");
-        w.lm_head = config.tie_word_embeddings ? w.embed_tokens.to(as) : ck.load("lm_head.weight", as);
+        w.head_source = lm_head_from(config, ck.contains("lm_head.weight"));
+        if (w.head_source == lm_head_source::tied_to_embeddings) {
+            w.lm_head = w.embed_tokens.to(as);
+        } else {
+            // Tied configs do not list lm_head.weight among the expected tensors: its shape is checked here.
+            const dims want{t.vocab_size, t.hidden_size};
+            const dims& have = ck.info("lm_head.weight").shape;
+            if (have != want)
+                throw format_error(ck.directory().string() + ": lm_head.weight: shape " + vl::to_string(have) +
+                                   " does not match the expected " + vl::to_string(want));
+            w.lm_head = ck.load("lm_head.weight", as);
+        }
         return w;
     }
 

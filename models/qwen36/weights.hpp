@@ -118,6 +118,14 @@ inline std::vector<expected_tensor> expected_tensors(const model_config& c, part
 // (dtype, shape) of a checkpoint tensor, as a tensor lookup returns it.
 using tensor_info = std::pair<dtype, std::vector<std::int64_t>>;
 
+// Where the output projection comes from. HF transformers (5.x) ties lm_head to embed_tokens only when the
+// checkpoint has no lm_head.weight of its own: with tie_word_embeddings true *and* a stored lm_head.weight,
+// it warns and uses the stored one (logits differ by ~200 % on a checkpoint whose two tables differ).
+enum class lm_head_source { stored, tied_to_embeddings };
+inline lm_head_source lm_head_from(const model_config& c, bool checkpoint_has_lm_head) {
+    return c.tie_word_embeddings && !checkpoint_has_lm_head ? lm_head_source::tied_to_embeddings : lm_head_source::stored;
+}
+
 template <class F>
 concept tensor_lookup = std::invocable<F&, const std::string&> &&
                         std::convertible_to<std::invoke_result_t<F&, const std::string&>, std::optional<tensor_info>>;
