@@ -160,6 +160,37 @@ BOOST_AUTO_TEST_CASE(bit_identical_across_thread_counts) {
     }
 }
 
+// Weights as stored: B[N, K] in bf16 gives the very bits of the same B converted to f32 (widening is exact
+// and the products are taken in the same order), on every path: GEMV (M = 1), few rows, packed tiles,
+// ragged edges, any thread count.
+BOOST_AUTO_TEST_CASE(bf16_b_equals_f32_b_bit_for_bit) {
+    struct shape {
+        index_t m, n, k;
+    };
+    const index_t kc = vl::cpu::gemm_kc;
+    for (const shape& s : {shape{1, 777, 513}, shape{1, 5, 3}, shape{2, 100, 64}, shape{5, 1030, 300}, shape{12, 33, kc + 1}, shape{13, 17, 7},
+                           shape{133, 517, 301}, shape{300, 70, 2 * kc + 5}}) {
+        problem p = make_problem(s.m, s.n, s.k, 21);
+        std::vector<vl::bf16> b16(p.b_nk.size());
+        for (std::size_t i = 0; i < b16.size(); ++i) {
+            b16[i] = vl::bf16::from_float(p.b_nk[i]);
+            p.b_nk[i] = b16[i].to_float();  // the f32 B is the bf16 B widened
+        }
+        for (bool with_bias : {false, true})
+            for (int threads : {1, 2}) {
+                vl::cpu::thread_pool pool(threads);
+                std::vector<float> c(static_cast<std::size_t>(p.m * p.n), std::nanf(""));
+                vl::cpu::gemm(pool, p.m, p.n, p.k, p.a.data(), b16.data(), true, with_bias ? p.bias.data() : nullptr, c.data());
+                BOOST_TEST(same_bits(c, run(p, true, with_bias, threads)), name(p, true, with_bias) << " bf16, " << threads << " threads");
+            }
+    }
+    // B[K, N] is read as f32 only.
+    vl::cpu::thread_pool pool(1);
+    std::vector<vl::bf16> b(4);
+    std::vector<float> a(2), c(4);
+    BOOST_CHECK_THROW(vl::cpu::gemm(pool, 1, 2, 2, a.data(), b.data(), false, nullptr, c.data()), vl::error);
+}
+
 BOOST_AUTO_TEST_CASE(empty_extents) {
     problem p = make_problem(3, 5, 0, 3);
     BOOST_TEST(run(p, true, true, 2) == std::vector<float>({p.bias[0], p.bias[1], p.bias[2], p.bias[3], p.bias[4], p.bias[0], p.bias[1], p.bias[2], p.bias[3],

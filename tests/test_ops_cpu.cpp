@@ -485,6 +485,27 @@ BOOST_AUTO_TEST_CASE(linear_reads_strided_x) {
                     "linear(permute(x))");
 }
 
+// A bf16 weight is read as stored: the same bits as the weight converted to f32, and no f32 copy of it
+// is made (the executor allocates only the output). A strided bf16 weight is converted, as before.
+BOOST_AUTO_TEST_CASE(linear_reads_a_bf16_weight_as_stored) {
+    const vl::tensor tx = vt::make({37, 300}, [](index_t i) { return vt::small_int(i, 46) * 0.37; });
+    const vl::tensor w32 = vt::make({257, 300}, [](index_t i) { return vt::small_int(i, 47) * 0.013; }).to(vl::dtype::bf16).to(vl::dtype::f32);
+    const vl::tensor w16 = w32.to(vl::dtype::bf16);
+    const vl::tensor tb = vt::make({257}, [](index_t i) { return vt::small_int(i, 48); });
+    for (index_t rows : {index_t{1}, index_t{5}, index_t{37}}) {
+        const vl::tensor x = tx.slice(0, 0, rows).contiguous();
+        const vl::tensor want = vl::eval(vl::linear(vl::input<2>(x), vl::input<2>(w32), vl::input<1>(tb)), cpu());
+        vl::cpu::executor exec{2};
+        const vl::tensor got = vl::eval(vl::linear(vl::input<2>(x), vl::input<2>(w16), vl::input<1>(tb)), exec);
+        BOOST_TEST(vt::bit_identical(got, want), rows << " rows");
+        BOOST_TEST(exec.counters.allocated_bytes < w32.numel() * 4, rows << " rows: " << exec.counters.allocated_bytes << " bytes allocated");
+    }
+    const vl::tensor strided = w16.permute({1, 0}).contiguous().permute({1, 0});  // [257, 300], column-major
+    const vl::tensor x = tx.slice(0, 0, 5).contiguous();
+    BOOST_TEST(vt::bit_identical(vl::eval(vl::linear(vl::input<2>(x), vl::input<2>(strided)), cpu()),
+                                 vl::eval(vl::linear(vl::input<2>(x), vl::input<2>(w32)), cpu())));
+}
+
 namespace {
 // c[batch, m, n] = sum_k a[batch, m, k] b[(batch,) k, n]
 std::vector<double> matmul_ref(const vl::tensor& a, const vl::tensor& b) {

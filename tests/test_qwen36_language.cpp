@@ -303,6 +303,23 @@ BOOST_AUTO_TEST_CASE(logits_bit_identical_for_1_and_2_threads) {
     BOOST_TEST(vt::bit_identical(r.cache.layers[0].recurrent_state, text_run().cache.layers[0].recurrent_state));
 }
 
+// Weights as stored: the bf16 checkpoint's matrices read where they lie (mmap views, widened in the
+// GEMM) give the very logits of the same checkpoint converted to f32 at load, for 1 and 2 threads.
+BOOST_AUTO_TEST_CASE(bf16_matrices_as_stored_are_bit_identical_to_converted) {
+    const std::string tiny_bf16 = data_dir + "/tiny-qwen36-bf16";
+    const q36::language_weights converted = q36::language_weights::load(tiny_bf16, vl::dtype::f32);
+    const q36::language_weights stored = q36::language_weights::load(tiny_bf16, vl::dtype::f32, q36::matrix_storage::as_stored);
+    BOOST_TEST_REQUIRE((stored.layers[0].gate_proj.type() == vl::dtype::bf16));  // really as stored
+    BOOST_TEST((stored.lm_head.type() == vl::dtype::bf16));
+    const vl::tensor ids = prompt("text.input_ids"), positions = prompt("text.position_ids");
+    for (int threads : {1, 2}) {
+        vl::cpu::executor cpu{threads};
+        const vl::tensor a = q36::prompt_logits(converted, ids, {}, positions, cpu);
+        const vl::tensor b = q36::prompt_logits(stored, ids, {}, positions, cpu);
+        BOOST_TEST(vt::bit_identical(a, b), threads << " thread(s)");
+    }
+}
+
 BOOST_AUTO_TEST_CASE(bad_inputs_are_errors) {
     vl::cpu::executor cpu{1};
     const vl::tensor ids = prompt("mm.input_ids");

@@ -39,7 +39,10 @@
 #include <vlgraph/backends/cpu/gemm_kernel.hpp>
 #include <vlgraph/backends/cpu/thread_pool.hpp>
 
+#include <vlgraph/error.hpp>
+
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace vl::cpu {
@@ -72,9 +75,13 @@ inline void pack_a_tile(const float* a, index_t k, index_t rows, float* ap) {
 
 }  // namespace gemm_detail
 
-// b_transposed: B is [N, K] (checkpoint weight layout); otherwise B is [K, N].
-inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float* a, const float* b, bool b_transposed, const float* bias, float* c) {
+// b_transposed: B is [N, K] (checkpoint weight layout); otherwise B is [K, N]. A bf16 B (weights as
+// stored) must be [N, K]; it is widened where read, so C is bit for bit that of B converted to f32.
+template <gemm_b_element TB>
+inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float* a, const TB* b, bool b_transposed, const float* bias, float* c) {
     using namespace gemm_detail;
+    constexpr bool b_f32 = std::is_same_v<TB, float>;
+    if (!b_f32 && !b_transposed) throw error("cpu::gemm: a bf16 B is read as B[N, K] only");
     if (m == 0 || n == 0) return;
     if (k == 0) {
         for (index_t i = 0; i < m; ++i)
@@ -88,7 +95,7 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
             const index_t j0 = t * gemm_tile_n, cols = std::min(gemm_tile_n, n - j0);
             for (index_t jr = 0; jr < cols; jr += 8) {
                 const index_t j = j0 + jr, nr = std::min<index_t>(8, cols - jr);
-                const float* r[8];
+                const TB* r[8];
                 float bias8[8], out[8];
                 for (index_t q = 0; q < 8; ++q) {  // a ragged end repeats its last column
                     r[q] = b + (j + std::min(q, nr - 1)) * k;
@@ -131,10 +138,12 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
                 index_t ldb = gemm_nr;
                 if (b_transposed)
                     pack_b_nk(b + j * k + k0, k, nr, kc, bp);
-                else if (few_rows && nr == gemm_nr)
-                    bk = b + k0 * n + j, ldb = n;  // few rows: read B[K, N] in place
-                else
-                    pack_b_kn(b + k0 * n + j, n, nr, kc, bp);
+                else if constexpr (b_f32) {
+                    if (few_rows && nr == gemm_nr)
+                        bk = b + k0 * n + j, ldb = n;  // few rows: read B[K, N] in place
+                    else
+                        pack_b_kn(b + k0 * n + j, n, nr, kc, bp);
+                }
                 const float* a_block = a_tile + k0 * tile_panels * gemm_mr;
                 for (index_t ir = 0; ir < rows; ir += gemm_mr) {
                     float* ct = c + (i0 + ir) * n + j;
@@ -142,15 +151,17 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
                 }
             };
             index_t done = 0;  // columns [0, done) of the tile are finished
-            if (rows == 1 && !b_transposed) {
-                // a single row times B[K, N]: gemm_wide_cols columns at a time, read in place
-                const index_t wide = cols / gemm_wide_cols * gemm_wide_cols;
-                for (index_t k0 = 0; k0 < k; k0 += gemm_kc)
-                    for (index_t jr = 0; jr < wide; jr += gemm_wide_cols) {
-                        const index_t kc = std::min(gemm_kc, k - k0), j = j0 + jr;
-                        kernel_row_wide(kc, a + i0 * k + k0, b + k0 * n + j, n, gemm_nr, c + i0 * n + j, start(k0, c + i0 * n + j, j));
-                    }
-                done = wide;
+            if constexpr (b_f32) {  // B[K, N] is read in place only in f32
+                if (rows == 1 && !b_transposed) {
+                    // a single row times B[K, N]: gemm_wide_cols columns at a time, read in place
+                    const index_t wide = cols / gemm_wide_cols * gemm_wide_cols;
+                    for (index_t k0 = 0; k0 < k; k0 += gemm_kc)
+                        for (index_t jr = 0; jr < wide; jr += gemm_wide_cols) {
+                            const index_t kc = std::min(gemm_kc, k - k0), j = j0 + jr;
+                            kernel_row_wide(kc, a + i0 * k + k0, b + k0 * n + j, n, gemm_nr, c + i0 * n + j, start(k0, c + i0 * n + j, j));
+                        }
+                    done = wide;
+                }
             }
             if (few_rows && b_transposed) {
                 // few rows: B is the traffic; walk each B row from k = 0 to K

@@ -9,12 +9,18 @@
 // With AVX2 + FMA (x86, host code) the micro-kernel is 6 × 16: 12 ymm accumulators,
 // per k two loads of Bp, six broadcasts of Ap and twelve vfmadd. Elsewhere a
 // portable loop nest of the same shape and the same summation order.
+//
+// B[N, K] (a checkpoint weight) may be bf16 as stored: it is widened to f32 where it
+// is read (packing a Bp panel, or the GEMV's loads), which is exact, so the products,
+// their order and every result bit are those of the same weights converted to f32.
 #pragma once
 
 #include <vlgraph/config.hpp>
+#include <vlgraph/dtype.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 
 #if defined(__AVX2__) && defined(__FMA__) && (defined(__x86_64__) || defined(_M_X64)) && !defined(__CUDA_ARCH__)
 #define VL_CPU_GEMM_AVX2 1
@@ -37,6 +43,10 @@ inline constexpr bool gemm_fused = true;
 inline constexpr bool gemm_fused = false;
 #endif
 
+// B elements the GEMM reads as stored (widened to f32, exactly).
+template <class T>
+concept gemm_b_element = std::same_as<T, float> || std::same_as<T, bf16>;
+
 namespace gemm_detail {
 
 inline float fused(float a, float b, float c) {
@@ -45,6 +55,9 @@ inline float fused(float a, float b, float c) {
     else
         return a * b + c;
 }
+
+inline float widen(float v) { return v; }
+inline float widen(bf16 v) { return v.to_float(); }
 
 // The per-thread Bp panel (gemm_kc × gemm_nr floats, 16 KiB): static storage, no
 // allocation.
@@ -91,11 +104,19 @@ inline void transpose_8x8_store(const __m256 (&r)[8], float* bp) {
 // 8 rows × 16 floats (row stride ld) → bp[kk · gemm_nr + r], kk < 16, r < 8. Both
 // halves of each row are loaded together: rows of B are often 2^n bytes apart,
 // all in one L1 set, and a line may not survive until a later visit.
-inline void transpose_8x16_into(const float* src, index_t ld, float* bp) {
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+// 8 bf16 → 8 f32: the 16 bits become the high half of each float (exact).
+inline __m256 load8(const bf16* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <gemm_b_element T>
+inline void transpose_8x16_into(const T* src, index_t ld, float* bp) {
     __m256 lo[8], hi[8];
     for (int i = 0; i < 8; ++i) {
-        lo[i] = _mm256_loadu_ps(src + i * ld);
-        hi[i] = _mm256_loadu_ps(src + i * ld + 8);
+        lo[i] = load8(src + i * ld);
+        hi[i] = load8(src + i * ld + 8);
     }
     transpose_8x8_store(lo, bp);
     transpose_8x8_store(hi, bp + 8 * gemm_nr);
@@ -103,7 +124,8 @@ inline void transpose_8x16_into(const float* src, index_t ld, float* bp) {
 #endif
 
 // Bp panel from B[N, K] (row stride ldb): b points at B[j][k0]; cols ≤ gemm_nr rows of B.
-inline void pack_b_nk(const float* b, index_t ldb, index_t cols, index_t kc, float* bp) {
+template <gemm_b_element T>
+inline void pack_b_nk(const T* b, index_t ldb, index_t cols, index_t kc, float* bp) {
     index_t k = 0;
 #if VL_CPU_GEMM_AVX2
     // Eight rows at a time, 16 k (a whole cache line of each) per step: rows of B
@@ -115,7 +137,7 @@ inline void pack_b_nk(const float* b, index_t ldb, index_t cols, index_t kc, flo
     }
 #endif
     for (; k < kc; ++k)
-        for (index_t j = 0; j < gemm_nr; ++j) bp[k * gemm_nr + j] = j < cols ? b[j * ldb + k] : 0.0f;
+        for (index_t j = 0; j < gemm_nr; ++j) bp[k * gemm_nr + j] = j < cols ? widen(b[j * ldb + k]) : 0.0f;
 }
 
 // Bp panel from B[K, N] (row stride ldb): b points at B[k0][j].
@@ -248,22 +270,23 @@ inline void kernel_row_wide(index_t kc, const float* __restrict a, const float* 
 // k = 8q + l (q = 0, 1, …, fma), the lanes are added as ((l0 + l1) + (l2 + l3)) +
 // ((l4 + l5) + (l6 + l7)), then the k ≥ 8⌊K/8⌋ tail is chained on (fma) and
 // the bias added last. r: the 8 rows of B; c: 8 outputs.
-inline void gemv_dot8(index_t k, const float* __restrict a, const float* const (&r)[8], const float* bias, float* c) {
+template <gemm_b_element T>
+inline void gemv_dot8(index_t k, const float* __restrict a, const T* const (&r)[8], const float* bias, float* c) {
     const index_t k8 = k / 8 * 8;
     float sum[8];
 #if VL_CPU_GEMM_AVX2
     __m256 v0 = _mm256_setzero_ps(), v1 = v0, v2 = v0, v3 = v0, v4 = v0, v5 = v0, v6 = v0, v7 = v0;
-    const float *b0 = r[0], *b1 = r[1], *b2 = r[2], *b3 = r[3], *b4 = r[4], *b5 = r[5], *b6 = r[6], *b7 = r[7];
+    const T *b0 = r[0], *b1 = r[1], *b2 = r[2], *b3 = r[3], *b4 = r[4], *b5 = r[5], *b6 = r[6], *b7 = r[7];
     for (index_t q = 0; q < k8; q += 8) {
         const __m256 x = _mm256_loadu_ps(a + q);
-        v0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b0 + q), v0);
-        v1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b1 + q), v1);
-        v2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b2 + q), v2);
-        v3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b3 + q), v3);
-        v4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b4 + q), v4);
-        v5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b5 + q), v5);
-        v6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b6 + q), v6);
-        v7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b7 + q), v7);
+        v0 = _mm256_fmadd_ps(x, load8(b0 + q), v0);
+        v1 = _mm256_fmadd_ps(x, load8(b1 + q), v1);
+        v2 = _mm256_fmadd_ps(x, load8(b2 + q), v2);
+        v3 = _mm256_fmadd_ps(x, load8(b3 + q), v3);
+        v4 = _mm256_fmadd_ps(x, load8(b4 + q), v4);
+        v5 = _mm256_fmadd_ps(x, load8(b5 + q), v5);
+        v6 = _mm256_fmadd_ps(x, load8(b6 + q), v6);
+        v7 = _mm256_fmadd_ps(x, load8(b7 + q), v7);
     }
     // hadd pairs neighbouring lanes within each 128-bit half: after two rounds the
     // halves hold (l0+l1)+(l2+l3) and (l4+l5)+(l6+l7) of each column
@@ -274,13 +297,13 @@ inline void gemv_dot8(index_t k, const float* __restrict a, const float* const (
     for (int j = 0; j < 8; ++j) {
         float l[8] = {};
         for (index_t q = 0; q < k8; q += 8)
-            for (int i = 0; i < 8; ++i) l[i] = fused(a[q + i], r[j][q + i], l[i]);
+            for (int i = 0; i < 8; ++i) l[i] = fused(a[q + i], widen(r[j][q + i]), l[i]);
         sum[j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
     }
 #endif
     for (int j = 0; j < 8; ++j) {
         float t = sum[j];
-        for (index_t q = k8; q < k; ++q) t = fused(a[q], r[j][q], t);
+        for (index_t q = k8; q < k; ++q) t = fused(a[q], widen(r[j][q]), t);
         c[j] = bias ? t + bias[j] : t;
     }
 }

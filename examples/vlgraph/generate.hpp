@@ -55,7 +55,9 @@ inline int generate(const args& a) {
 
     const chat_prompt p = build_chat_prompt(a, dir, cfg, tok, backend, threads, opt.max_new_tokens);  // context checked before the vision tower
     // The CUDA path keeps the weights in bf16 (half the host memory of f32 on the way to the device).
-    const q::language_weights w = q::language_weights::load(vl::checkpoint::open(dir), cfg, backend == "cuda" ? vl::dtype::bf16 : vl::dtype::f32);
+    const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)
+                        // the CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory)
+                        : q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::f32, q::matrix_storage::as_stored);
     const double t_setup = seconds_since(t0) - p.vision_s;
 
     const q::token_callback print = [](const q::token_event& e) {

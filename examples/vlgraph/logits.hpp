@@ -45,7 +45,9 @@ inline int logits(const args& a) {
     else p.input_ids = read_input_ids(a.one("input-ids"));
     const vl::tensor& ids = p.input_ids;
     const q::rope_index rope = q::get_rope_index({ids.data<std::int64_t>(), static_cast<std::size_t>(ids.numel())}, p.grids, {}, cfg);
-    const q::language_weights w = q::language_weights::load(vl::checkpoint::open(dir), cfg, backend == "cuda" ? vl::dtype::bf16 : vl::dtype::f32);
+    const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)
+                        // the CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory)
+                        : q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::f32, q::matrix_storage::as_stored);
     const double t_setup = seconds_since(t0) - p.vision_s;
 
     t0 = clock::now();

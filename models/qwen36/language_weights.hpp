@@ -2,11 +2,13 @@
 // lm_head.weight, spec §2.1), read from any HF checkpoint directory of this model type (one
 // model.safetensors or shards; only the shards that hold language tensors are opened).
 //
-//     auto w = vl::qwen36::language_weights::load("Qwen3.6-27B", vl::dtype::f32);    // CPU executor
+//     auto w = vl::qwen36::language_weights::load("Qwen3.6-27B", vl::dtype::f32, matrix_storage::as_stored);  // CPU
 //
 // Tensors are host tensors converted to the dtype asked for, except the embedding table, which stays in
 // its stored dtype: a lookup converts only the rows it reads (ops/gather.hpp), and the 27B table is
-// 2.5 GB in bf16. With tie_word_embeddings the lm_head is the embedding table (converted), unless the
+// 2.5 GB in bf16. With matrix_storage::as_stored the bf16 projection matrices stay views of the mmap'd
+// file too (the CPU executor reads them as stored, bit-identical): the 27B then needs its 54 GB of
+// file, paged in and out by the OS, instead of 108 GB of converted RAM. With tie_word_embeddings the lm_head is the embedding table (converted), unless the
 // checkpoint stores its own lm_head.weight, which HF then uses (weights.hpp, lm_head_from).
 #pragma once
 
@@ -89,7 +91,7 @@ struct language_weights {
 
     // The language tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
     // converted to `as`. A mismatch is a vl::format_error naming the count and the first problems.
-    static language_weights load(const checkpoint& ck, const model_config& config, dtype as) {
+    static language_weights load(const checkpoint& ck, const model_config& config, dtype as, matrix_storage matrices = matrix_storage::converted) {
         const text_config& t = config.text;
         if (t.linear_conv_kernel_dim != conv_kernel_size)
             throw config_error(ck.directory().string() + ": text_config.linear_conv_kernel_dim = " + std::to_string(t.linear_conv_kernel_dim) +
@@ -103,6 +105,11 @@ struct language_weights {
             throw format_error(ck.directory().string() + ": the language model weights do not match config.json: " + report.summary());
 
         const auto get = [&](const std::string& name) { return ck.load("model.language_model." + name, as); };
+        const auto stored_or = [&](const std::string& full_name) {
+            if (matrices == matrix_storage::as_stored && ck.info(full_name).type == dtype::bf16) return ck.get(full_name);
+            return ck.load(full_name, as);
+        };
+        const auto matrix = [&](const std::string& name) { return stored_or("model.language_model." + name); };
         language_weights w;
         w.config = config;
         w.embed_tokens = ck.get("model.language_model.embed_tokens.weight");
@@ -113,24 +120,25 @@ struct language_weights {
             layer.post_attention_layernorm = get(l + "post_attention_layernorm.weight");
             if (t.is_full_attention(i)) {
                 const std::string a = l + "self_attn.";
-                layer.mixer = attention_weights{get(a + "q_proj.weight"), get(a + "k_proj.weight"), get(a + "v_proj.weight"),
-                                                get(a + "o_proj.weight"), get(a + "q_norm.weight"),  get(a + "k_norm.weight")};
+                layer.mixer = attention_weights{matrix(a + "q_proj.weight"), matrix(a + "k_proj.weight"), matrix(a + "v_proj.weight"),
+                                                matrix(a + "o_proj.weight"), get(a + "q_norm.weight"),  get(a + "k_norm.weight")};
             } else {
                 const std::string a = l + "linear_attn.";
                 const tensor conv = get(a + "conv1d.weight").reshape({t.linear_conv_dim(), conv_kernel_size}).permute({1, 0}).contiguous();
-                layer.mixer = delta_net_weights{get(a + "in_proj_qkv.weight"), get(a + "in_proj_z.weight"), get(a + "in_proj_b.weight"),
-                                                get(a + "in_proj_a.weight"),   conv,                        get(a + "A_log"),
-                                                get(a + "dt_bias"),            get(a + "norm.weight"),      get(a + "out_proj.weight")};
+                layer.mixer = delta_net_weights{matrix(a + "in_proj_qkv.weight"), matrix(a + "in_proj_z.weight"), matrix(a + "in_proj_b.weight"),
+                                                matrix(a + "in_proj_a.weight"),   conv,                        get(a + "A_log"),
+                                                get(a + "dt_bias"),            get(a + "norm.weight"),      matrix(a + "out_proj.weight")};
             }
-            layer.gate_proj = get(l + "mlp.gate_proj.weight");
-            layer.up_proj = get(l + "mlp.up_proj.weight");
-            layer.down_proj = get(l + "mlp.down_proj.weight");
+            layer.gate_proj = matrix(l + "mlp.gate_proj.weight");
+            layer.up_proj = matrix(l + "mlp.up_proj.weight");
+            layer.down_proj = matrix(l + "mlp.down_proj.weight");
             w.layers.push_back(std::move(layer));
         }
         w.norm = get("norm.weight");
         w.head_source = lm_head_from(config, ck.contains("lm_head.weight"));
         if (w.head_source == lm_head_source::tied_to_embeddings) {
-            w.lm_head = w.embed_tokens.to(as);
+            const bool keep = matrices == matrix_storage::as_stored && w.embed_tokens.type() == dtype::bf16;
+            w.lm_head = keep ? w.embed_tokens : w.embed_tokens.to(as);
         } else {
             // Tied configs do not list lm_head.weight among the expected tensors: its shape is checked here.
             const dims want{t.vocab_size, t.hidden_size};
@@ -138,14 +146,14 @@ struct language_weights {
             if (have != want)
                 throw format_error(ck.directory().string() + ": lm_head.weight: shape " + vl::to_string(have) +
                                    " does not match the expected " + vl::to_string(want));
-            w.lm_head = ck.load("lm_head.weight", as);
+            w.lm_head = stored_or("lm_head.weight");
         }
         return w;
     }
 
     // The same from a model directory (its config.json and weights).
-    static language_weights load(const std::filesystem::path& model_dir, dtype as) {
-        return load(checkpoint::open(model_dir), load_config(model_dir), as);
+    static language_weights load(const std::filesystem::path& model_dir, dtype as, matrix_storage matrices = matrix_storage::converted) {
+        return load(checkpoint::open(model_dir), load_config(model_dir), as, matrices);
     }
 };
 

@@ -118,6 +118,14 @@ inline std::vector<expected_tensor> expected_tensors(const model_config& c, part
 // (dtype, shape) of a checkpoint tensor, as a tensor lookup returns it.
 using tensor_info = std::pair<dtype, std::vector<std::int64_t>>;
 
+// How a loader keeps the projection matrices (the weights every linear reads: nearly all of the bytes).
+enum class matrix_storage {
+    converted,  // converted to the compute dtype like every other tensor (what a device upload starts from)
+    as_stored,  // bf16 matrices left where they lie, as views of the mmap'd file: the CPU executor reads them
+                // as stored (backends/cpu/linear.hpp), bit-identical to converted f32, with half the bytes,
+                // and pages the OS can drop and re-read
+};
+
 // Where the output projection comes from. HF transformers (5.x) ties lm_head to embed_tokens only when the
 // checkpoint has no lm_head.weight of its own: with tie_word_embeddings true *and* a stored lm_head.weight,
 // it warns and uses the stored one (logits differ by ~200 % on a checkpoint whose two tables differ).
