@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
         {"27B gdn.in_proj_qkv L=256", 256, 10240, 5120},
     };
     for (int threads : {1, all}) {
-        const double peak = vl::bench::fma_peak_gflops(threads);
+        const double peak = vl::bench::checked_fma_peak(threads);
         vl::cpu::executor exec{threads};
         std::printf("threads %d: measured FMA peak %.1f GFLOP/s\n", threads, peak);
         for (const shape& s : shapes) {

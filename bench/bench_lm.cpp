@@ -104,7 +104,7 @@ int run(const std::filesystem::path& dir, int threads, index_t prompt, index_t d
     const q36::language_weights w = q36::language_weights::load(dir, vl::dtype::f32);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const work_count work = count_work(w, prompt, decode);
-    const double peak = vl::bench::fma_peak_gflops(threads), bandwidth_before = vl::bench::read_bandwidth_gbs(threads);
+    const double peak = vl::bench::checked_fma_peak(threads), bandwidth_before = vl::bench::read_bandwidth_gbs(threads);
     std::printf("vlgraph CPU, threads %d: loaded in %.1f s; measured FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", threads, load_s, peak,
                 bandwidth_before);
     std::fflush(stdout);

@@ -229,7 +229,7 @@ int write_mode(const std::filesystem::path& dir) {
 int time_mode(const std::filesystem::path& dir, int threads, int warmup, int reps, std::vector<index_t> sides) {
     const q36::vision_weights w = q36::vision_weights::load(dir, vl::dtype::f32);
     const q36::vision_config& c = w.config;
-    const double peak = vl::bench::fma_peak_gflops(threads);
+    const double peak = vl::bench::checked_fma_peak(threads);
     std::printf("vlgraph CPU, threads %d: measured FMA peak %.1f GFLOP/s\n", threads, peak);
     vl::cpu::executor exec{threads};
     for (const index_t side : sides) {

@@ -2,9 +2,13 @@
 // memory read bandwidth (GB/s) so benchmarks can report their rate as a fraction
 // of the limit that applies: compute for prefill-like work, bandwidth for decode.
 //
-// FMA peak: each thread runs 12 independent chains of 8-wide fused multiply-adds
-// held in registers (enough chains to cover FMA latency x 2 FMA ports); compiled
-// with -march=native this is the vfmadd throughput limit of the core.
+// FMA peak, on the widest vector unit the CPU has (chosen at run time, whatever the
+// benchmark was compiled for): each thread runs 12 independent chains of fused
+// multiply-adds held in registers (enough to cover FMA latency × 2 FMA ports), 16
+// lanes with AVX-512, 8 with AVX2 + FMA, 4 otherwise. Readings repeat until the best
+// three agree within 1 %; a machine that never settles (another process on the cores)
+// is reported as disturbed, and the benchmarks refuse such a reading (see
+// checked_fma_peak) rather than print fractions of a wrong limit.
 //
 // Read bandwidth: STREAM-like, each thread sums its contiguous share of a 1 GiB
 // array (far larger than any cache), see read_bandwidth_gbs.
@@ -14,6 +18,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,37 +28,96 @@ namespace vl::bench {
 
 using v8f = float __attribute__((vector_size(32)));
 
-__attribute__((noinline)) inline float fma_chains(long iterations, float seed) {
-    v8f acc[12];
-    const v8f a = {0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f};
-    const v8f b = {1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f};
-    for (int i = 0; i < 12; ++i) acc[i] = v8f{} + seed + static_cast<float>(i);
-    for (long it = 0; it < iterations; ++it) {
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; ++i) acc[i] = acc[i] * a + b;
-    }
-    float s = 0;
-    for (int i = 0; i < 12; ++i)
-        for (int j = 0; j < 8; ++j) s += acc[i][j];
+// 12 chains of Lanes-wide fma, `iterations` steps; compiled for the ISA of the caller's target attribute.
+#define VL_BENCH_FMA_CHAINS(LANES)                                                          \
+    using vec = float __attribute__((vector_size(LANES * 4)));                              \
+    vec acc[12];                                                                            \
+    const vec a = vec{} + 0.999999f, b = vec{} + 1e-7f;                                     \
+    for (int i = 0; i < 12; ++i) acc[i] = vec{} + seed + static_cast<float>(i);            \
+    for (long it = 0; it < iterations; ++it) {                                             \
+        _Pragma("GCC unroll 12") for (int i = 0; i < 12; ++i) acc[i] = acc[i] * a + b;     \
+    }                                                                                       \
+    float s = 0;                                                                            \
+    for (int i = 0; i < 12; ++i)                                                            \
+        for (int j = 0; j < LANES; ++j) s += acc[i][j];                                     \
     return s;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((noinline, target("avx512f"))) inline float fma_chains_16(long iterations, float seed) { VL_BENCH_FMA_CHAINS(16) }
+__attribute__((noinline, target("avx2,fma"))) inline float fma_chains_8(long iterations, float seed) { VL_BENCH_FMA_CHAINS(8) }
+#endif
+__attribute__((noinline)) inline float fma_chains_4(long iterations, float seed) { VL_BENCH_FMA_CHAINS(4) }
+#undef VL_BENCH_FMA_CHAINS
+
+struct fma_unit {
+    const char* isa;
+    int lanes;
+    float (*chains)(long, float);
+};
+
+// The widest FMA unit of this CPU (cpuid), not of the compiler flags.
+inline fma_unit widest_fma_unit() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f")) return {"AVX-512", 16, fma_chains_16};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"AVX2+FMA", 8, fma_chains_8};
+#endif
+    return {"portable (4 lanes)", 4, fma_chains_4};
 }
 
-// Peak GFLOP/s with `threads` threads (best of 3 runs).
-inline double fma_peak_gflops(int threads) {
-    const long iterations = 20'000'000;
-    double best = 0;
-    for (int rep = 0; rep < 3; ++rep) {
+struct fma_peak {
+    double gflops = 0;     // the best reading
+    const char* isa = "";  // the unit it was measured on
+    int lanes = 0;
+    double spread = 0;     // (best − third best) / best over the readings taken
+    int readings = 0;
+    bool stable = false;   // the best three within 1 %
+};
+
+// Peak GFLOP/s with `threads` threads: readings of ~0.1 s until the best three agree within 1 %
+// (at least 5, at most 25).
+inline fma_peak measure_fma_peak(int threads) {
+    const fma_unit unit = widest_fma_unit();
+    const long iterations = 64'000'000 / unit.lanes;
+    std::vector<double> readings;
+    fma_peak r;
+    r.isa = unit.isa;
+    r.lanes = unit.lanes;
+    while (readings.size() < 25) {
         std::vector<std::thread> pool;
         std::vector<float> sink(static_cast<std::size_t>(threads));
         const auto t0 = std::chrono::steady_clock::now();
-        for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { sink[static_cast<std::size_t>(t)] = fma_chains(iterations, static_cast<float>(t)); });
+        for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { sink[static_cast<std::size_t>(t)] = unit.chains(iterations, static_cast<float>(t)); });
         for (auto& th : pool) th.join();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double flops = static_cast<double>(iterations) * 12 * 8 * 2 * threads;
-        best = std::max(best, flops / s * 1e-9);
+        readings.push_back(static_cast<double>(iterations) * 12 * unit.lanes * 2 * threads / s * 1e-9);
         if (sink[0] == 12345.f) std::puts("");  // keeps the result alive
+        std::vector<double> best = readings;
+        std::sort(best.begin(), best.end(), std::greater<>());
+        r.gflops = best[0];
+        r.spread = best.size() >= 3 ? (best[0] - best[2]) / best[0] : 1.0;
+        r.readings = static_cast<int>(readings.size());
+        r.stable = readings.size() >= 5 && r.spread <= 0.01;
+        if (r.stable) break;
     }
-    return best;
+    return r;
+}
+
+// The FMA peak the benchmarks divide by: printed with its unit and spread; a disturbed reading ends the
+// benchmark (exit 3) unless VLGRAPH_BENCH_ALLOW_DISTURBED=1, in which case it is printed as such.
+inline double checked_fma_peak(int threads) {
+    const fma_peak p = measure_fma_peak(threads);
+    std::printf("FMA peak, %d thread(s): %.1f GFLOP/s on %s (%d lanes), best 3 of %d readings within %.2f %%%s\n", threads, p.gflops, p.isa,
+                p.lanes, p.readings, 100 * p.spread, p.stable ? "" : " — DISTURBED");
+    if (!p.stable) {
+        const char* allow = std::getenv("VLGRAPH_BENCH_ALLOW_DISTURBED");
+        if (!allow || std::string_view(allow) != "1") {
+            std::fprintf(stderr, "machine_peak: the FMA peak did not settle (another load on the cores?): refusing to report fractions of it "
+                                 "(VLGRAPH_BENCH_ALLOW_DISTURBED=1 to go on anyway)\n");
+            std::exit(3);
+        }
+    }
+    std::fflush(stdout);
+    return p.gflops;
 }
 
 // One sequential stream, 4 independent accumulators.

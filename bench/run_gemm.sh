@@ -7,7 +7,7 @@ threads=${1:-$(nproc)}
 build/bin/bench_gemm "$threads"
 if python3 -c "import torch" 2>/dev/null; then
   python3 bench/peer_gemm.py 1
-  [ "$threads" != 1 ] && python3 bench/peer_gemm.py "$threads"
+  if [ "$threads" != 1 ]; then python3 bench/peer_gemm.py "$threads"; fi
 else
   echo "(no torch: peer skipped)"
 fi

@@ -30,7 +30,7 @@ cmake --build build-asan -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
 run_one() {
   local t=$1 dict=()
   mkdir -p "build-asan/fuzz/corpus/$t" "build-asan/fuzz/findings/$t" build-asan/fuzz/logs
-  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  if [ -f "tests/fuzz/$t.dict" ]; then dict=(-dict="tests/fuzz/$t.dict"); fi
   "build-asan/tests/fuzz/fuzz_$t" "build-asan/fuzz/corpus/$t" "tests/fuzz/corpus/$t" "${dict[@]}" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 \
     -artifact_prefix="build-asan/fuzz/findings/$t/" >"build-asan/fuzz/logs/$t.log" 2>&1 || true
