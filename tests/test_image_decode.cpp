@@ -332,6 +332,15 @@ BOOST_AUTO_TEST_CASE(jpeg_kinds_match_pil_exactly) {
     BOOST_TEST(checked == 10u);
 }
 
+// Found by fuzz_image: a CMYK JPEG whose error comes after the last row (in jpeg_finish_decompress) freed
+// the CMYK row buffer twice (ASan: double free). Now a clean vl::format_error.
+BOOST_AUTO_TEST_CASE(cmyk_error_after_the_last_row) {
+    std::ifstream in(std::filesystem::path(VLGRAPH_SOURCE_DIR) / "tests/fuzz/corpus/image/bad_cmyk_error_after_last_row.jpg", std::ios::binary);
+    const bytes file(std::istreambuf_iterator<char>(in), {});
+    BOOST_REQUIRE_EQUAL(file.size(), 985u);
+    BOOST_CHECK_THROW(decode(file), vl::format_error);
+}
+
 BOOST_AUTO_TEST_CASE(jpeg_scan_cap) {
     img::decode_limits l;
     l.max_jpeg_scans = 0;

@@ -482,9 +482,9 @@ inline bool jpeg_decode_raw(const std::uint8_t* data, std::size_t n, bool header
         jpeg_read_scanlines(&cinfo, &row, 1);
         if (cmyk) cmyk_to_rgb_as_pil(cmyk_row, rgb, cinfo.output_width);
     }
-    std::free(cmyk_row);
-    jpeg_finish_decompress(&cinfo);
+    jpeg_finish_decompress(&cinfo);  // may still longjmp to the handler above, which frees both buffers
     jpeg_destroy_decompress(&cinfo);
+    std::free(cmyk_row);
     r.rgb = out;
     return true;
 }
