@@ -142,18 +142,7 @@ bytes gif_of(const std::vector<std::array<std::uint8_t, 4>>& frames) {
     return g;
 }
 
-std::string base64(const bytes& b) {
-    static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string s;
-    for (std::size_t i = 0; i < b.size(); i += 3) {
-        const std::uint32_t v = b[i] << 16 | (i + 1 < b.size() ? b[i + 1] << 8 : 0) | (i + 2 < b.size() ? b[i + 2] : 0);
-        s += abc[v >> 18 & 63];
-        s += abc[v >> 12 & 63];
-        s += i + 1 < b.size() ? abc[v >> 6 & 63] : '=';
-        s += i + 2 < b.size() ? abc[v & 63] : '=';
-    }
-    return s;
-}
+std::string base64(const bytes& b) { return img::base64_encode(b); }
 
 // A temporary directory for files that must exist on disk.
 struct temp_dir {

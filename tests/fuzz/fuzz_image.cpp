@@ -21,26 +21,13 @@
 
 namespace {
 
-std::string base64_encode(const std::vector<std::uint8_t>& b) {
-    static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string s;
-    for (std::size_t i = 0; i < b.size(); i += 3) {
-        const std::uint32_t v = b[i] << 16 | (i + 1 < b.size() ? b[i + 1] << 8 : 0) | (i + 2 < b.size() ? b[i + 2] : 0);
-        s += abc[v >> 18 & 63];
-        s += abc[v >> 12 & 63];
-        s += i + 1 < b.size() ? abc[v >> 6 & 63] : '=';
-        s += i + 2 < b.size() ? abc[v & 63] : '=';
-    }
-    return s;
-}
-
 // The data URL's payload, or nothing when it is refused (a vl::error).
 std::vector<std::uint8_t> from_data_url(std::string_view text) {
     (void)vl::image::url_scheme(text);
     std::vector<std::uint8_t> payload;
     try {
         vl::image::data_url u = vl::image::parse_data_url(text, 1 << 20);
-        if (base64_encode(u.bytes) != text.substr(text.find(',') + 1)) __builtin_trap();
+        if (vl::image::base64_encode(u.bytes) != text.substr(text.find(',') + 1)) __builtin_trap();
         payload = std::move(u.bytes);
     } catch (const vl::error&) {
     }

@@ -1,4 +1,4 @@
-// vlgraph/image/data_url.hpp — strict `data:` URL and base64 decoding, and recognising URLs at all.
+// vlgraph/image/data_url.hpp — strict `data:` URL and base64 decoding (and the matching encoder), and recognising URLs at all.
 //
 // Accepted:  data:image/<png|jpeg|jpg|gif|bmp|webp>;base64,<standard base64 with '=' padding>
 // The scheme and MIME type are case-insensitive (RFC 2397 / RFC 2045); nothing else is tolerated:
@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,23 @@ inline int base64_value(char c) {
 }
 
 }  // namespace detail
+
+// RFC 4648 §4 base64 of `bytes` (standard alphabet, padded): the one spelling base64_decode accepts, e.g.
+// to build "data:image/png;base64," + base64_encode(png).
+inline std::string base64_encode(std::span<const std::uint8_t> bytes) {
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        const std::uint32_t v = std::uint32_t{bytes[i]} << 16 | (i + 1 < bytes.size() ? std::uint32_t{bytes[i + 1]} << 8 : 0u) |
+                                (i + 2 < bytes.size() ? std::uint32_t{bytes[i + 2]} : 0u);
+        out += alphabet[v >> 18 & 63];
+        out += alphabet[v >> 12 & 63];
+        out += i + 1 < bytes.size() ? alphabet[v >> 6 & 63] : '=';
+        out += i + 2 < bytes.size() ? alphabet[v & 63] : '=';
+    }
+    return out;
+}
 
 // Strict RFC 4648 §4 base64 (standard alphabet, padded). `what` prefixes error messages.
 inline std::vector<std::uint8_t> base64_decode(std::string_view in, std::uint64_t max_bytes,
