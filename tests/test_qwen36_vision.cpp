@@ -120,6 +120,10 @@ BOOST_AUTO_TEST_CASE(bf16_checkpoint_loads_and_runs) {
     const q36::vision_output out = q36::vision_forward(w, ab.values, ab.grids, cpu);
     BOOST_TEST(rel_error(out.last_hidden_state, "ab.last_hidden_state") <= 2e-2);
     BOOST_TEST(rel_error(out.image_embeds, "ab.pooler_output") <= 2e-2);
+    // Its matrices read as stored (bf16 views of the file): the very same bits.
+    const q36::vision_weights stored = q36::vision_weights::load(tiny_bf16, vl::dtype::f32, q36::matrix_storage::as_stored);
+    BOOST_TEST_REQUIRE((stored.blocks[0].fc1_weight.type() == vl::dtype::bf16));
+    BOOST_TEST(vt::bit_identical(q36::vision_forward(stored, ab.values, ab.grids, cpu).image_embeds, out.image_embeds));
 }
 
 BOOST_AUTO_TEST_CASE(image_embeds_bit_identical_for_1_and_2_threads) {

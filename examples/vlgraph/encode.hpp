@@ -69,7 +69,8 @@ inline int encode(const args& a) {
     const double t_pre = seconds_since(t0);
 
     t0 = clock::now();
-    const q::vision_weights w = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);
+    const q::vision_weights w = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32,
+                                                        backend == "cpu" ? q::matrix_storage::as_stored : q::matrix_storage::converted);
     const double t_load = seconds_since(t0);
 
     t0 = clock::now();

@@ -88,7 +88,8 @@ inline chat_prompt build_chat_prompt(const args& a, const std::filesystem::path&
     chat_prompt p = render_chat_prompt(a, dir, cfg, tok, reserve);
     if (p.pixel_values.defined()) {
         const auto t0 = std::chrono::steady_clock::now();
-        const q::vision_weights vw = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32);
+        const q::vision_weights vw = q::vision_weights::load(vl::checkpoint::open(dir), cfg.vision, vl::dtype::f32,
+                                                            backend == "cpu" ? q::matrix_storage::as_stored : q::matrix_storage::converted);
 #if VLGRAPH_CLI_CUDA
         if (backend == "cuda") p.image_embeds = vision_on_cuda(vw, p.pixel_values, p.grids).image_embeds;
 #endif

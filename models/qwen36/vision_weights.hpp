@@ -64,7 +64,7 @@ struct vision_weights {
 
     // The vision tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
     // converted to `as`. A mismatch is a vl::format_error listing every problem.
-    static vision_weights load(const checkpoint& ck, const vision_config& config, dtype as) {
+    static vision_weights load(const checkpoint& ck, const vision_config& config, dtype as, matrix_storage matrices = matrix_storage::converted) {
         model_config shapes_of;  // expected_tensors(part::vision) reads only the vision config
         shapes_of.vision = config;
         const weight_report report = weight_problems(shapes_of, part::vision, [&](const std::string& name) -> std::optional<tensor_info> {
@@ -76,30 +76,35 @@ struct vision_weights {
             throw format_error(ck.directory().string() + ": the vision weights do not match config.json: " + report.summary());
 
         const auto get = [&](const std::string& name) { return ck.load("model.visual." + name, as); };
+        const auto matrix = [&](const std::string& name) {  // weights.hpp, matrix_storage
+            const std::string full = "model.visual." + name;
+            if (matrices == matrix_storage::as_stored && ck.info(full).type == dtype::bf16) return ck.get(full);
+            return ck.load(full, as);
+        };
         vision_weights w;
         w.config = config;
-        w.patch_weight = get("patch_embed.proj.weight").reshape({config.hidden_size, config.patch_elements()});
+        w.patch_weight = matrix("patch_embed.proj.weight").reshape({config.hidden_size, config.patch_elements()});
         w.patch_bias = get("patch_embed.proj.bias");
         w.pos_embed = get("pos_embed.weight");
         for (std::int64_t j = 0; j < config.depth; ++j) {
             const std::string b = "blocks." + std::to_string(j) + ".";
-            w.blocks.push_back({get(b + "norm1.weight"), get(b + "norm1.bias"), get(b + "attn.qkv.weight"), get(b + "attn.qkv.bias"),
-                                get(b + "attn.proj.weight"), get(b + "attn.proj.bias"), get(b + "norm2.weight"), get(b + "norm2.bias"),
-                                get(b + "mlp.linear_fc1.weight"), get(b + "mlp.linear_fc1.bias"), get(b + "mlp.linear_fc2.weight"),
+            w.blocks.push_back({get(b + "norm1.weight"), get(b + "norm1.bias"), matrix(b + "attn.qkv.weight"), get(b + "attn.qkv.bias"),
+                                matrix(b + "attn.proj.weight"), get(b + "attn.proj.bias"), get(b + "norm2.weight"), get(b + "norm2.bias"),
+                                matrix(b + "mlp.linear_fc1.weight"), get(b + "mlp.linear_fc1.bias"), matrix(b + "mlp.linear_fc2.weight"),
                                 get(b + "mlp.linear_fc2.bias")});
         }
         w.merger_norm_weight = get("merger.norm.weight");
         w.merger_norm_bias = get("merger.norm.bias");
-        w.merger_fc1_weight = get("merger.linear_fc1.weight");
+        w.merger_fc1_weight = matrix("merger.linear_fc1.weight");
         w.merger_fc1_bias = get("merger.linear_fc1.bias");
-        w.merger_fc2_weight = get("merger.linear_fc2.weight");
+        w.merger_fc2_weight = matrix("merger.linear_fc2.weight");
         w.merger_fc2_bias = get("merger.linear_fc2.bias");
         return w;
     }
 
     // The same from a model directory (its config.json and weights).
-    static vision_weights load(const std::filesystem::path& model_dir, dtype as) {
-        return load(checkpoint::open(model_dir), load_config(model_dir).vision, as);
+    static vision_weights load(const std::filesystem::path& model_dir, dtype as, matrix_storage matrices = matrix_storage::converted) {
+        return load(checkpoint::open(model_dir), load_config(model_dir).vision, as, matrices);
     }
 };
 
