@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(mismatched_ranks_are_errors_on_every_rank) {
             errors[static_cast<std::size_t>(c.rank())] = e.what();
         }
     });
-    for (const std::string& e : errors) BOOST_TEST(e.find("the ranks passed different tensors ([8] F32, [9] F32)") != std::string::npos, e);
+    for (const std::string& e : errors) BOOST_TEST(e.find("the ranks passed different buffers (8 F32, 9 F32)") != std::string::npos, e);
     // The group is still usable afterwards.
     std::vector<float> sums(2);
     on_ranks(g, [&](vl::communicator& c) {

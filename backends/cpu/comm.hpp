@@ -5,14 +5,13 @@
 //     vl::cpu::local_group group(n);
 //     for (int r = 0; r < n; ++r) threads.emplace_back([&, r] { run_rank(group.rank(r)); });
 //
-// A collective waits until every rank has called it (std::barrier), reads all the ranks' tensors, and
+// A collective waits until every rank has called it (std::barrier), reads all the ranks' buffers, and
 // writes each rank's own result only after every rank has read (a second barrier). The sum of an element
 // is ((x₀ + x₁) + x₂) + … in rank order, in f32: the same on every rank and every run.
 #pragma once
 
 #include <vlgraph/comm.hpp>
 #include <vlgraph/error.hpp>
-#include <vlgraph/tensor.hpp>
 
 #include <barrier>
 #include <cstring>
@@ -24,7 +23,7 @@ namespace vl::cpu {
 
 class local_group {
 public:
-    explicit local_group(int size) : size_(size), sync_(size), slots_(static_cast<std::size_t>(size)) {
+    explicit local_group(int size) : size_(size < 1 ? 1 : size), sync_(size_), slots_(static_cast<std::size_t>(size_)) {
         if (size < 1) throw config_error("local_group: size must be at least 1, got " + std::to_string(size));
         for (int r = 0; r < size; ++r) ranks_.push_back(std::make_unique<member>(*this, r));
     }
@@ -33,87 +32,69 @@ public:
     communicator& rank(int r) { return *ranks_.at(static_cast<std::size_t>(r)); }
 
 private:
+    struct slot {
+        const void* data = nullptr;
+        std::size_t count = 0;  // elements (all_reduce) or bytes
+        dtype type = dtype::u8;
+    };
+
     class member final : public communicator {
     public:
         member(local_group& g, int r) : group_(g), rank_(r) {}
         int rank() const override { return rank_; }
         int size() const override { return group_.size_; }
+        using communicator::all_gather;
+        using communicator::all_reduce_sum;
+        using communicator::broadcast;
 
-        void all_reduce_sum(const tensor& t) override {
-            check_dtype(t, "all_reduce_sum");
-            arrive(t);
-            group_.check_same_shapes("all_reduce_sum");
-            const std::size_t n = static_cast<std::size_t>(t.numel());
-            std::vector<float> sum(n, 0.0f), row(n);
-            for (const tensor* x : group_.slots_) {
-                read_f32(*x, row);
-                for (std::size_t i = 0; i < n; ++i) sum[i] += row[i];
+        void all_reduce_sum(void* data, std::size_t count, dtype type) override {
+            if (type != dtype::f32 && type != dtype::bf16) throw dtype_error("all_reduce_sum: f32 or bf16 buffers, got " + std::string(name_of(type)));
+            arrive({data, count, type}, "all_reduce_sum");
+            std::vector<float> sum(count, 0.0f), part(count);
+            for (const slot& s : group_.slots_) {
+                convert(s.data, s.type, part.data(), dtype::f32, count);
+                for (std::size_t i = 0; i < count; ++i) sum[i] += part[i];
             }
             group_.sync_.arrive_and_wait();  // every rank has read every input
-            write_f32(sum, t);
+            convert(sum.data(), dtype::f32, data, type, count);
             group_.sync_.arrive_and_wait();
         }
 
-        void broadcast(const tensor& t, int root) override {
+        void broadcast(void* data, std::size_t bytes, int root) override {
             if (root < 0 || root >= group_.size_) throw config_error("broadcast: root " + std::to_string(root) + " is not a rank");
-            arrive(t);
-            group_.check_same_shapes("broadcast");
-            if (rank_ != root) {
-                const tensor& src = *group_.slots_[static_cast<std::size_t>(root)];
-                std::memcpy(t.raw_data(), src.raw_data(), static_cast<std::size_t>(t.numel()) * size_of(t.type()));
-            }
+            arrive({data, bytes, dtype::u8}, "broadcast");
+            if (rank_ != root) std::memcpy(data, group_.slots_[static_cast<std::size_t>(root)].data, bytes);
             group_.sync_.arrive_and_wait();
         }
 
-        void all_gather(const tensor& part, const tensor& out) override {
-            require_contiguous_host(out, "all_gather");
-            if (out.type() != part.type() || out.rank() != part.rank() || out.rank() == 0 || out.extent(0) != part.extent(0) * group_.size_)
-                throw shape_error("all_gather: out " + vl::to_string(out.shape()) + " cannot hold " + std::to_string(group_.size_) + " parts of " +
-                                  vl::to_string(part.shape()));
-            arrive(part);
-            group_.check_same_shapes("all_gather");
-            const std::size_t bytes = static_cast<std::size_t>(part.numel()) * size_of(part.type());
-            for (std::size_t r = 0; r < group_.slots_.size(); ++r)
-                std::memcpy(static_cast<char*>(out.raw_data()) + r * bytes, group_.slots_[r]->raw_data(), bytes);
+        void all_gather(const void* part, void* out, std::size_t bytes) override {
+            arrive({part, bytes, dtype::u8}, "all_gather");
+            for (std::size_t r = 0; r < group_.slots_.size(); ++r) std::memcpy(static_cast<char*>(out) + r * bytes, group_.slots_[r].data, bytes);
             group_.sync_.arrive_and_wait();
         }
 
     private:
-        void arrive(const tensor& t) {
-            require_contiguous_host(t, "a collective");
-            group_.slots_[static_cast<std::size_t>(rank_)] = &t;
+        // Publishes this rank's buffer and waits for all; then every rank checks that all agree (they see the
+        // same slots, so a mismatch throws on every rank alike, after releasing the others).
+        void arrive(slot s, const char* what) {
+            group_.slots_[static_cast<std::size_t>(rank_)] = s;
             group_.sync_.arrive_and_wait();
+            for (const slot& t : group_.slots_)
+                if (t.count != group_.slots_[0].count || t.type != group_.slots_[0].type) {
+                    std::string sizes;
+                    for (const slot& u : group_.slots_) sizes += (sizes.empty() ? "" : ", ") + std::to_string(u.count) + " " + std::string(name_of(u.type));
+                    group_.sync_.arrive_and_wait();  // no rank leaves while another still reads the slots
+                    throw shape_error(std::string(what) + ": the ranks passed different buffers (" + sizes + ")");
+                }
         }
-        static void require_contiguous_host(const tensor& t, const char* what) {
-            if (!t.defined() || t.space() != memory_space::host || !t.is_contiguous())
-                throw shape_error(std::string("local_group: ") + what + " needs contiguous host tensors");
-        }
-        static void check_dtype(const tensor& t, const char* what) {
-            if (t.type() != dtype::f32 && t.type() != dtype::bf16)
-                throw dtype_error(std::string(what) + ": f32 or bf16 tensors, got " + std::string(name_of(t.type())));
-        }
-        static void read_f32(const tensor& t, std::vector<float>& out) { convert(t.raw_data(), t.type(), out.data(), dtype::f32, out.size()); }
-        static void write_f32(const std::vector<float>& v, const tensor& t) { convert(v.data(), dtype::f32, t.raw_data(), t.type(), v.size()); }
 
         local_group& group_;
         int rank_;
     };
 
-    // Called by every rank between the arrival barrier and the next: all see the same slots, so a mismatch
-    // throws on every rank alike (after releasing the others, who throw too).
-    void check_same_shapes(const char* what) {
-        for (const tensor* t : slots_)
-            if (t->shape() != slots_[0]->shape() || t->type() != slots_[0]->type()) {
-                std::string shapes;
-                for (const tensor* s : slots_) shapes += (shapes.empty() ? "" : ", ") + vl::to_string(s->shape()) + " " + std::string(name_of(s->type()));
-                sync_.arrive_and_wait();  // no rank leaves while another still reads the slots
-                throw shape_error(std::string(what) + ": the ranks passed different tensors (" + shapes + ")");
-            }
-    }
-
     int size_;
     std::barrier<> sync_;
-    std::vector<const tensor*> slots_;
+    std::vector<slot> slots_;
     std::vector<std::unique_ptr<member>> ranks_;
 };
 

@@ -5,6 +5,8 @@
 #include <vlgraph/vlgraph.hpp>
 
 #include <vlgraph/backends/cpu/executor.hpp>
+#include <vlgraph/backends/cpu/all_gather.hpp>
+#include <vlgraph/backends/cpu/all_reduce.hpp>
 #include <vlgraph/backends/cpu/attention.hpp>
 #include <vlgraph/backends/cpu/copy.hpp>
 #include <vlgraph/backends/cpu/elementwise.hpp>

@@ -7,6 +7,8 @@
 
 #include <vlgraph/backends/cuda/executor.cuh>
 #include <vlgraph/backends/cuda/memory.cuh>
+#include <vlgraph/backends/cuda/all_gather.cuh>
+#include <vlgraph/backends/cuda/all_reduce.cuh>
 #include <vlgraph/backends/cuda/attention.cuh>
 #include <vlgraph/backends/cuda/copy.cuh>
 #include <vlgraph/backends/cuda/elementwise.cuh>

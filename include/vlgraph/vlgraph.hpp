@@ -9,6 +9,8 @@
 #include <vlgraph/program.hpp>
 #include <vlgraph/tensor.hpp>
 
+#include <vlgraph/ops/all_gather.hpp>
+#include <vlgraph/ops/all_reduce.hpp>
 #include <vlgraph/ops/attention.hpp>
 #include <vlgraph/ops/binary.hpp>
 #include <vlgraph/ops/concat.hpp>
