@@ -224,6 +224,20 @@ BOOST_AUTO_TEST_CASE(generate_with_an_image_reports_counts) {
     BOOST_TEST(r.output.find("(12 image), generated 5 tokens") != std::string::npos, r.output);
 }
 
+// --tensor-parallel 2 (two ranks of this process, each with half of every layer) prints the same text as one
+// rank; a size the model cannot split is refused before loading, naming the dimension.
+BOOST_AUTO_TEST_CASE(generate_with_tensor_parallel_prints_the_same_text) {
+    const std::string cmd = "generate --model " + data("tiny-qwen36").string() + " --image " + data("images/img_c_125x94.png").string() +
+                            " --prompt 'Describe this image.' --max-new-tokens 12 --greedy";
+    const run_result one = run_cli(cmd), two = run_cli(cmd + " --tensor-parallel 2");
+    BOOST_TEST_REQUIRE(one.status == 0, one.output);
+    BOOST_TEST_REQUIRE(two.status == 0, two.output);
+    const auto text = [](const std::string& out) { return out.substr(0, out.find("prompt ")); };  // stdout comes before the counts
+    BOOST_TEST(two.output.find("tensor parallel: rank 1 of 2") != std::string::npos, two.output);
+    BOOST_TEST(text(two.output.substr(two.output.rfind("thread(s)\n") + 10)) == text(one.output));
+    expect_failure(run_cli(cmd + " --tensor-parallel 3"), {"tensor parallel size 3 cannot split this model", "sizes that work: 1, 2"});
+}
+
 BOOST_AUTO_TEST_CASE(generate_refuses_bad_requests) {
     const std::string pre = "generate --model " + data("tiny-qwen36").string() + " --prompt hi";
     BOOST_TEST(run_cli(pre + " --top-p 1.5").status == 2);

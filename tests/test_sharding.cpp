@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "test_util.hpp"
+#include "tp_configs.hpp"
 
 #include <vlgraph/io/checkpoint.hpp>
 #include <vlgraph/models/qwen36/sharding.hpp>
@@ -83,16 +84,7 @@ void check_covers_checkpoint(const q::shard_plan& p, const q::model_config& c) {
     BOOST_TEST(planned == expected, boost::test_tools::per_element());
 }
 
-// A config whose splits TP 4 can make, with 2 KV heads replicated on 2 ranks each, d_k != d_v and
-// 3 value heads per key head.
-q::model_config tp4_config() {
-    q::model_config c = q::load_config(tiny);
-    q::text_config& t = c.text;
-    t.num_attention_heads = 8, t.num_key_value_heads = 2, t.head_dim = 16;
-    t.linear_num_key_heads = 4, t.linear_num_value_heads = 12, t.linear_key_head_dim = 8, t.linear_value_head_dim = 6;
-    t.intermediate_size = 96, t.vocab_size = 64, t.hidden_size = 32;
-    return c;
-}
+q::model_config tp4_config() { return vt::tp4_config(tiny); }
 
 }  // namespace
 

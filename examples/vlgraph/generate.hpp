@@ -2,10 +2,11 @@
 //
 //   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [--system TEXT]
 //                    [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-//                    [--greedy] [--no-think] [--backend cpu|cuda] [--threads N]
+//                    [--greedy] [--no-think] [--backend cpu|cuda] [--threads N] [--tensor-parallel N]
 //
 // Builds the chat prompt (prompt.hpp: one user turn, the checkpoint's chat template, image pads expanded,
 // the vision tower), then generates: on the CPU in f32, or with --backend cuda in bf16 on the GPU.
+// --tensor-parallel N splits the language model over N ranks (CPU; tensor_parallel.hpp).
 // Sampling defaults come from generation_config.json (do_sample false → greedy; repetition_penalty); --temperature 0 or
 // --greedy forces greedy. Stops at any eos id of generation_config.json or after --max-new-tokens (default:
 // generation_config's max_new_tokens, else 512). Text streams to stdout; counts and timings go to stderr.
@@ -13,6 +14,7 @@
 
 #include "args.hpp"
 #include "prompt.hpp"
+#include "tensor_parallel.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/models/qwen36/generate.hpp>
@@ -53,29 +55,38 @@ inline int generate(const args& a) {
     opt.eos_token_ids = gcfg.eos_token_ids;
     opt.tokenizer = &tok.bpe;
 
+    const int ranks = tensor_parallel_size(a, backend, cfg);
     const chat_prompt p = build_chat_prompt(a, dir, cfg, tok, backend, threads, opt.max_new_tokens);  // context checked before the vision tower
-    // The CUDA path keeps the weights in bf16 (half the host memory of f32 on the way to the device).
-    const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)
-                        // the CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory)
-                        : q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::f32, q::matrix_storage::as_stored);
-    const double t_setup = seconds_since(t0) - p.vision_s;
-
     const q::token_callback print = [](const q::token_event& e) {
         std::fwrite(e.piece.data(), 1, e.piece.size(), stdout);
         std::fflush(stdout);
     };
     q::generation_result r;
     std::string where;
+    double t_setup = 0;
+    if (ranks > 1) {
+        t_setup = seconds_since(t0) - p.vision_s;
+        r = on_cpu_ranks(vl::checkpoint::open(dir), cfg, ranks, threads, [&](const q::language_weights& w, vl::cpu::executor& cpu, int rank) {
+            return q::generate(w, p.input_ids, p.image_embeds, p.grids, opt, cpu, rank == 0 ? print : q::token_callback{});
+        });
+        where = "cpu, f32, tensor parallel " + std::to_string(ranks);
+    } else {
+        // The CUDA path keeps the weights in bf16 (half the host memory of f32 on the way to the device); the
+        // CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory).
+        const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)
+                                                        : q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::f32, q::matrix_storage::as_stored);
+        t_setup = seconds_since(t0) - p.vision_s;
 #if VLGRAPH_CLI_CUDA
-    if (backend == "cuda") {
-        r = generate_on_cuda(w, p.input_ids, p.image_embeds, p.grids, opt, print);
-        where = "cuda, bf16";
-    }
+        if (backend == "cuda") {
+            r = generate_on_cuda(w, p.input_ids, p.image_embeds, p.grids, opt, print);
+            where = "cuda, bf16";
+        }
 #endif
-    if (backend == "cpu") {
-        vl::cpu::executor cpu{threads};
-        r = q::generate(w, p.input_ids, p.image_embeds, p.grids, opt, cpu, print);
-        where = "cpu, f32, " + std::to_string(cpu.threads()) + " threads";
+        if (backend == "cpu") {
+            vl::cpu::executor cpu{threads};
+            r = q::generate(w, p.input_ids, p.image_embeds, p.grids, opt, cpu, print);
+            where = "cpu, f32, " + std::to_string(cpu.threads()) + " threads";
+        }
     }
     std::fwrite(r.text_tail.data(), 1, r.text_tail.size(), stdout);
     std::fputc('\n', stdout);

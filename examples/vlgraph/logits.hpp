@@ -13,6 +13,7 @@
 
 #include "args.hpp"
 #include "prompt.hpp"
+#include "tensor_parallel.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/io/safetensors.hpp>
@@ -45,24 +46,34 @@ inline int logits(const args& a) {
     else p.input_ids = read_input_ids(a.one("input-ids"));
     const vl::tensor& ids = p.input_ids;
     const q::rope_index rope = q::get_rope_index({ids.data<std::int64_t>(), static_cast<std::size_t>(ids.numel())}, p.grids, {}, cfg);
-    const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)
-                        // the CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory)
-                        : q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::f32, q::matrix_storage::as_stored);
-    const double t_setup = seconds_since(t0) - p.vision_s;
-
-    t0 = clock::now();
+    const int ranks = tensor_parallel_size(a, backend, cfg);
     vl::tensor logits;
     std::string where;
+    double t_setup = 0;
+    if (ranks > 1) {
+        t_setup = seconds_since(t0) - p.vision_s;
+        t0 = clock::now();  // the prefill time includes loading the shards
+        logits = on_cpu_ranks(vl::checkpoint::open(dir), cfg, ranks, threads, [&](const q::language_weights& w, vl::cpu::executor& cpu, int) {
+            return q::prompt_logits(w, ids, p.image_embeds, rope.position_ids, cpu);
+        });
+        where = "cpu, f32, tensor parallel " + std::to_string(ranks) + ", shards loaded in the prefill time";
+    } else {
+        // The CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory).
+        const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)
+                                                        : q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::f32, q::matrix_storage::as_stored);
+        t_setup = seconds_since(t0) - p.vision_s;
+        t0 = clock::now();
 #if VLGRAPH_CLI_CUDA
-    if (backend == "cuda") {
-        logits = prompt_logits_on_cuda(w, ids, p.image_embeds, rope.position_ids);
-        where = "cuda, bf16";
-    }
+        if (backend == "cuda") {
+            logits = prompt_logits_on_cuda(w, ids, p.image_embeds, rope.position_ids);
+            where = "cuda, bf16";
+        }
 #endif
-    if (backend == "cpu") {
-        vl::cpu::executor cpu{threads};
-        logits = q::prompt_logits(w, ids, p.image_embeds, rope.position_ids, cpu);
-        where = "cpu, f32, " + std::to_string(cpu.threads()) + " threads";
+        if (backend == "cpu") {
+            vl::cpu::executor cpu{threads};
+            logits = q::prompt_logits(w, ids, p.image_embeds, rope.position_ids, cpu);
+            where = "cpu, f32, " + std::to_string(cpu.threads()) + " threads";
+        }
     }
     const double t_prefill = seconds_since(t0);
 

@@ -40,7 +40,7 @@ usage:
   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [--system TEXT]
                    [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
                    [--repetition-penalty R] [--seed S] [--greedy] [--no-think]
-                   [--backend cpu|cuda] [--threads N]
+                   [--backend cpu|cuda] [--threads N] [--tensor-parallel N]
       Chat with the model: one user turn (the images, then the prompt), rendered
       with the checkpoint's chat template. Sampling defaults come from
       generation_config.json (temperature, top_k, top_p, repetition_penalty,
@@ -49,10 +49,12 @@ usage:
       reproducible. Stops at an eos id or after --max-new-tokens (default
       generation_config's max_new_tokens, else 512). --no-think closes the
       <think> block. Text streams to stdout; counts and timings go to stderr.
-      CPU: f32; --backend cuda: bf16 weights on the GPU.
+      CPU: f32; --backend cuda: bf16 weights on the GPU. --tensor-parallel N
+      splits the language model over N ranks (CPU: threads of this process,
+      the --threads shared among them); the text is the same as with one.
   vlgraph logits --model DIR (--prompt TEXT [--image ...] [--system TEXT] [--no-think]
                               | --input-ids IDS.safetensors)
-                 --out OUT.safetensors [--backend cpu|cuda] [--threads N]
+                 --out OUT.safetensors [--backend cpu|cuda] [--threads N] [--tensor-parallel N]
       The prefill of one prompt: write input_ids (i64 [L]), position_ids
       (i64 [3, L]) and logits (f32 [L, vocab]). --prompt builds the chat prompt
       of generate; --input-ids reads an integer tensor "input_ids" ([L] or [1, L]).
@@ -89,11 +91,11 @@ int main(int argc, char** argv) {
         if (command == "generate")
             return vlcli::generate(vlcli::args(argc, argv, 2,
                                                {"model", "image", "prompt", "system", "max-new-tokens", "temperature", "top-k", "top-p",
-                                                "repetition-penalty", "seed", "backend", "threads"},
+                                                "repetition-penalty", "seed", "backend", "threads", "tensor-parallel"},
                                                {"no-think", "greedy"}));
         if (command == "logits")
             return vlcli::logits(
-                vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "out", "backend", "threads"}, {"no-think"}));
+                vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "out", "backend", "threads", "tensor-parallel"}, {"no-think"}));
         if (command == "diff")
             return vlcli::diff(vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "backend", "threads", "perturb"}, {"no-think"}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));

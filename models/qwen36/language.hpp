@@ -223,13 +223,14 @@ auto causal_conv(const X& xpad, const W& w, index_t n) {
 }
 
 // x + MLP(RMSNorm_post(x)), the second half of every decoder layer (spec §5.3). x: [L, D]
+// tp: the tensor-parallel group the weights are a shard of (null: unsharded); down_proj is row-parallel.
 template <floating_expression X>
-auto mlp_residual(const decoder_layer_weights& w, const text_config& c, X x_, const std::string& prefix) {
+auto mlp_residual(const decoder_layer_weights& w, const text_config& c, X x_, const std::string& prefix, communicator* tp) {
     auto x = vl::share(std::move(x_));                                                              // [L, D]
     auto n = vl::share(vl::name(prefix + "post_attention_layernorm.out",
                                 vl::rms_norm(x, vl::input<1>(w.post_attention_layernorm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)));  // [L, D]
     auto act = vl::silu(vl::linear(n, vl::input<2>(w.gate_proj))) * vl::linear(n, vl::input<2>(w.up_proj));  // [L, I]
-    return x + vl::name(prefix + "mlp.out", vl::linear(act, vl::input<2>(w.down_proj)));            // [L, D]
+    return x + vl::name(prefix + "mlp.out", vl::all_reduce_sum(vl::linear(act, vl::input<2>(w.down_proj)), tp));  // [L, D]
 }
 
 template <class Executor>
@@ -242,7 +243,7 @@ tensor input_norm(const decoder_layer_weights& w, const text_config& c, const te
 // A Gated DeltaNet layer (spec §5.5) on hidden [L, D]; advances the conv window and the recurrent state.
 template <class Executor>
 tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights& w, const text_config& c, const tensor& hidden, layer_cache& cache,
-                       const std::string& prefix, Executor& exec) {
+                       const std::string& prefix, communicator* tp, Executor& exec) {
     const index_t n = hidden.extent(0), hk = c.linear_num_key_heads, dk = c.linear_key_head_dim, hv = c.linear_num_value_heads,
                   dv = c.linear_value_head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
@@ -272,8 +273,9 @@ tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights&
     // Gated RMSNorm, norm before gate: RMSNorm_w(o) ⊙ silu(z), per v-head (plain weight, spec §10.1)
     auto z = vl::reshape(vl::name(p + "in_proj_z.out", vl::linear(x, vl::input<2>(w.in_proj_z))), vl::shape_t<3>{n, hv, dv});  // [L, Hv, Dv]
     auto gated = vl::name(p + "norm.out", vl::rms_norm(o, vl::input<1>(w.norm), eps, rms_weight::plain) * vl::silu(z));        // [L, Hv, Dv]
-    auto out = vl::name(p + "out_proj.out", vl::linear(vl::reshape(gated, vl::shape_t<2>{n, hv * dv}), vl::input<2>(w.out_proj)));  // [L, D]
-    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
+    auto out = vl::name(p + "out_proj.out",
+                        vl::all_reduce_sum(vl::linear(vl::reshape(gated, vl::shape_t<2>{n, hv * dv}), vl::input<2>(w.out_proj)), tp));  // [L, D]
+    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix, tp)), exec);  // [L, D]
 }
 
 // A gated full-attention layer (spec §5.4) on hidden [L, D]: writes its keys and values into the cache's
@@ -282,7 +284,7 @@ tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights&
 //     cos, sin: [L, 1, rd]
 template <class Executor>
 tensor attention_layer(const decoder_layer_weights& lw, const attention_weights& w, const text_config& c, const tensor& hidden, const tensor& cos_t,
-                       const tensor& sin_t, const tensor& past, layer_cache& cache, const std::string& prefix, Executor& exec) {
+                       const tensor& sin_t, const tensor& past, layer_cache& cache, const std::string& prefix, communicator* tp, Executor& exec) {
     const index_t n = hidden.extent(0), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, hd = c.head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::string p = prefix + "self_attn.";
@@ -304,8 +306,8 @@ tensor attention_layer(const decoder_layer_weights& lw, const attention_weights&
     auto attn = vl::attention(partial_rotary(q, cos, sin), keys, values, 1.0f / std::sqrt(static_cast<float>(hd)),
                               vl::attention_mask::causal(past));                                    // [L, H, hd]  GQA h -> h / (H / Hkv); keys <= past + i
     auto o = vl::name(p + "o_proj.in0", vl::reshape(attn, vl::shape_t<2>{n, heads * hd}) * vl::sigmoid(gate));  // [L, H·hd]
-    auto out = vl::name(p + "o_proj.out", vl::linear(o, vl::input<2>(w.o_proj)));                  // [L, D]
-    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix)), exec);  // [L, D]
+    auto out = vl::name(p + "o_proj.out", vl::all_reduce_sum(vl::linear(o, vl::input<2>(w.o_proj)), tp));  // [L, D]
+    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix, tp)), exec);  // [L, D]
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -374,15 +376,15 @@ language_output language_step(const language_weights& w, const step_inputs& in, 
         const decoder_layer_weights& lw = w.layers[i];
         const std::string prefix = "layers." + std::to_string(i) + ".";
         if (const auto* gdn = std::get_if<delta_net_weights>(&lw.mixer))
-            hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, exec);                                // [L, D]
+            hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, w.tp, exec);                          // [L, D]
         else
-            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, in.cos, in.sin, in.past, cache.layers[i], prefix, exec);  // [L, D]
+            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, in.cos, in.sin, in.past, cache.layers[i], prefix, w.tp, exec);  // [L, D]
         if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
     }
     out.last_hidden_state = vl::eval(
         vl::name("norm.out", vl::rms_norm(vl::input<2>(hidden), vl::input<1>(w.norm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)), exec);  // [L, D]
     auto last = vl::slice(vl::input<2>(out.last_hidden_state), 0, n - options.logits_positions, n);  // [n_logits, D]
-    out.logits = vl::eval(vl::name("logits", vl::linear(last, vl::input<2>(w.lm_head))), exec);      // [n_logits, V]
+    out.logits = vl::eval(vl::name("logits", vl::all_gather_columns(vl::linear(last, vl::input<2>(w.lm_head)), w.tp)), exec);  // [n_logits, V]  (a shard: its V/n rows, gathered)
     return out;
 }
 

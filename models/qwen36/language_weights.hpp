@@ -12,13 +12,16 @@
 // checkpoint stores its own lm_head.weight, which HF then uses (weights.hpp, lm_head_from).
 #pragma once
 
+#include <vlgraph/comm.hpp>
 #include <vlgraph/error.hpp>
 #include <vlgraph/io/checkpoint.hpp>
 #include <vlgraph/models/qwen36/config.hpp>
+#include <vlgraph/models/qwen36/sharding.hpp>
 #include <vlgraph/models/qwen36/weights.hpp>
 #include <vlgraph/tensor.hpp>
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -64,6 +67,7 @@ struct language_weights {
     tensor norm;     // [D], final norm, (1 + w)
     tensor lm_head;  // [V, D]
     lm_head_source head_source = lm_head_source::stored;  // the stored lm_head.weight, or the embedding table
+    communicator* tp = nullptr;  // the tensor-parallel group these weights are one rank's shard of (null: the whole model)
 
     // The same weights with f applied to every tensor, e.g. uploading them to a device:
     //   w.map([](const tensor& t) { return vl::cuda::to_device(t, dtype::bf16); })
@@ -86,12 +90,31 @@ struct language_weights {
         w.norm = f(norm);
         w.lm_head = f(lm_head);
         w.head_source = head_source;
+        w.tp = tp;
         return w;
     }
 
     // The language tensors of `ck`, checked against `config` (every tensor present, shapes as spec §2),
     // converted to `as`. A mismatch is a vl::format_error naming the count and the first problems.
     static language_weights load(const checkpoint& ck, const model_config& config, dtype as, matrix_storage matrices = matrix_storage::converted) {
+        return load_impl(ck, config, as, matrices, nullptr, nullptr);
+    }
+
+    // Rank plan.rank's shard for tensor parallelism (sharding.hpp): each tensor's part cut from the mmap'd
+    // checkpoint (no full copy), the config's head, KV-head, value-head and MLP counts those of the shard
+    // (vocab_size stays whole: the embedding is replicated, the logits are gathered), and `tp` the group
+    // the layers reduce over.
+    static language_weights load_shard(const checkpoint& ck, const model_config& config, dtype as, matrix_storage matrices, const shard_plan& plan,
+                                       communicator& tp) {
+        if (plan.size != tp.size() || plan.rank != tp.rank())
+            throw config_error("language_weights::load_shard: a plan for rank " + std::to_string(plan.rank) + " of " + std::to_string(plan.size) +
+                               " with a communicator of rank " + std::to_string(tp.rank()) + " of " + std::to_string(tp.size()));
+        return load_impl(ck, config, as, matrices, &plan, &tp);
+    }
+
+private:
+    static language_weights load_impl(const checkpoint& ck, const model_config& config, dtype as, matrix_storage matrices, const shard_plan* plan,
+                                      communicator* tp) {
         const text_config& t = config.text;
         if (t.linear_conv_kernel_dim != conv_kernel_size)
             throw config_error(ck.directory().string() + ": text_config.linear_conv_kernel_dim = " + std::to_string(t.linear_conv_kernel_dim) +
@@ -104,14 +127,31 @@ struct language_weights {
         if (!report.ok())
             throw format_error(ck.directory().string() + ": the language model weights do not match config.json: " + report.summary());
 
-        const auto get = [&](const std::string& name) { return ck.load("model.language_model." + name, as); };
-        const auto stored_or = [&](const std::string& full_name) {
-            if (matrices == matrix_storage::as_stored && ck.info(full_name).type == dtype::bf16) return ck.get(full_name);
-            return ck.load(full_name, as);
+        std::map<std::string, const shard_spec*, std::less<>> spec_of;
+        if (plan)
+            for (const shard_spec& sp : plan->tensors) spec_of.emplace(sp.name, &sp);
+        // A tensor as this rank holds it (the whole, or its shard), converted to `as` unless it is a matrix
+        // kept as stored (matrix_storage).
+        const auto fetch = [&](const std::string& full_name, bool is_matrix) -> tensor {
+            const bool keep = is_matrix && matrices == matrix_storage::as_stored && ck.info(full_name).type == dtype::bf16;
+            if (!plan) return keep ? ck.get(full_name) : ck.load(full_name, as);
+            const tensor part = take_shard(ck.get(full_name), *spec_of.at(full_name));
+            return keep && part.is_contiguous() ? part : part.to(as);
         };
-        const auto matrix = [&](const std::string& name) { return stored_or("model.language_model." + name); };
+        const auto get = [&](const std::string& name) { return fetch("model.language_model." + name, false); };
+        const auto matrix = [&](const std::string& name) { return fetch("model.language_model." + name, true); };
         language_weights w;
         w.config = config;
+        if (plan) {  // the shard's own counts
+            text_config& local = w.config.text;
+            local.num_attention_heads = plan->attention_heads;
+            local.num_key_value_heads = plan->kv_heads;
+            local.linear_num_key_heads = plan->linear_key_heads;
+            local.linear_num_value_heads = plan->linear_value_heads;
+            local.intermediate_size = plan->intermediate;
+        }
+        const text_config& lt = w.config.text;
+        w.tp = tp;
         w.embed_tokens = ck.get("model.language_model.embed_tokens.weight");
         for (std::int64_t i = 0; i < t.num_hidden_layers; ++i) {
             const std::string l = "layers." + std::to_string(i) + ".";
@@ -124,7 +164,7 @@ struct language_weights {
                                                 matrix(a + "o_proj.weight"), get(a + "q_norm.weight"),  get(a + "k_norm.weight")};
             } else {
                 const std::string a = l + "linear_attn.";
-                const tensor conv = get(a + "conv1d.weight").reshape({t.linear_conv_dim(), conv_kernel_size}).permute({1, 0}).contiguous();
+                const tensor conv = get(a + "conv1d.weight").reshape({lt.linear_conv_dim(), conv_kernel_size}).permute({1, 0}).contiguous();
                 layer.mixer = delta_net_weights{matrix(a + "in_proj_qkv.weight"), matrix(a + "in_proj_z.weight"), matrix(a + "in_proj_b.weight"),
                                                 matrix(a + "in_proj_a.weight"),   conv,                        get(a + "A_log"),
                                                 get(a + "dt_bias"),            get(a + "norm.weight"),      matrix(a + "out_proj.weight")};
@@ -136,21 +176,29 @@ struct language_weights {
         }
         w.norm = get("norm.weight");
         w.head_source = lm_head_from(config, ck.contains("lm_head.weight"));
-        if (w.head_source == lm_head_source::tied_to_embeddings) {
-            const bool keep = matrices == matrix_storage::as_stored && w.embed_tokens.type() == dtype::bf16;
-            w.lm_head = keep ? w.embed_tokens : w.embed_tokens.to(as);
-        } else {
+        if (w.head_source == lm_head_source::stored) {
             // Tied configs do not list lm_head.weight among the expected tensors: its shape is checked here.
             const dims want{t.vocab_size, t.hidden_size};
             const dims& have = ck.info("lm_head.weight").shape;
             if (have != want)
                 throw format_error(ck.directory().string() + ": lm_head.weight: shape " + vl::to_string(have) +
                                    " does not match the expected " + vl::to_string(want));
-            w.lm_head = stored_or("lm_head.weight");
+        }
+        const bool tied = w.head_source == lm_head_source::tied_to_embeddings;
+        if (plan) {
+            const shard_plan head_plan = plan_shards(config, plan->rank, plan->size, w.head_source);
+            const tensor rows = take_shard(tied ? w.embed_tokens : ck.get("lm_head.weight"), head_plan.lm_head);
+            w.lm_head = matrices == matrix_storage::as_stored && rows.type() == dtype::bf16 ? rows : rows.to(as);
+        } else if (tied) {
+            const bool keep = matrices == matrix_storage::as_stored && w.embed_tokens.type() == dtype::bf16;
+            w.lm_head = keep ? w.embed_tokens : w.embed_tokens.to(as);
+        } else {
+            w.lm_head = fetch("lm_head.weight", true);
         }
         return w;
     }
 
+public:
     // The same from a model directory (its config.json and weights).
     static language_weights load(const std::filesystem::path& model_dir, dtype as, matrix_storage matrices = matrix_storage::converted) {
         return load(checkpoint::open(model_dir), load_config(model_dir), as, matrices);
