@@ -223,6 +223,8 @@ BOOST_AUTO_TEST_CASE(unsupported_jinja_is_refused) {
     vt::check_throws<vl::format_error>(load("{{ '\\ud800' }}"), {"not a Unicode scalar"}, "surrogate escape");
     vt::check_throws<vl::format_error>(load("{{ 99999999999999999999 }}"), {"integer literal too large"}, "big literal");
     vt::check_throws<vl::format_error>(load("\xFF"), {"not valid UTF-8"}, "utf8 template");
+    // Found by fuzz_chat_template: `x[]` parsed as an item with no index, which the renderer dereferenced.
+    vt::check_throws<vl::format_error>(load("{{ messages[] }}"), {"my.jinja", "line 1", "an empty subscript []"}, "empty subscript");
 
     const auto run = [](std::string src) {
         return [src] { (void)q::chat_template::from_source(src, "my.jinja").render(std::vector<q::message>{user("hi")}); };

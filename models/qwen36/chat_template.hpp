@@ -819,6 +819,7 @@ private:
             next();
         }
         expect_op("]");
+        if (n == 0 && !part[0]) fail("an empty subscript []");  // Jinja's syntax error too (it was evaluated as a null index)
         auto e = make(n == 0 ? expr::op::item : expr::op::slice, obj->line);
         e->args.push_back(std::move(obj));
         for (std::size_t k = 0; k <= (n == 0 ? 0 : 2); ++k) e->args.push_back(std::move(part[k]));
