@@ -5,7 +5,8 @@
 //     bound of a K-term sum: |got - ref| <= (K + 1) eps (|bias| + sum_k |a b|);
 //   - the documented order of summation: each element is the fma chain
 //     bias, k = 0, 1, ..., K - 1 (on FMA builds, bit for bit), so both layouts
-//     agree bit for bit (M = 1 with B[N, K] excepted: dot products there);
+//     agree bit for bit (M <= gemm_dot_rows with B[N, K] excepted: dot products
+//     there, each row alone, so a row's bits do not depend on the other rows);
 //   - bit-identity across 1, 2 and 3 threads on odd shapes;
 //   - K = 0 (C = bias or 0) and M = 0 / N = 0 (nothing written).
 #define BOOST_TEST_MODULE gemm_cpu
@@ -135,14 +136,34 @@ BOOST_AUTO_TEST_CASE(order_of_summation_is_the_fma_chain) {
     struct shape {
         index_t m, n, k;
     };
-    for (const shape& s : {shape{1, 40, 700}, shape{2, 70, 300}, shape{7, 19, 257}, shape{129, 290, 513}, shape{300, 520, 70}}) {
+    for (const shape& s : {shape{1, 40, 700}, shape{2, 70, 300}, shape{7, 19, 257}, shape{17, 50, 300}, shape{129, 290, 513}, shape{300, 520, 70}}) {
         const problem p = make_problem(s.m, s.n, s.k, 5);
         for (bool with_bias : {false, true}) {
             const std::vector<float> nk = run(p, true, with_bias, 2), kn = run(p, false, with_bias, 2);
             BOOST_TEST_CONTEXT(name(p, true, with_bias)) {
-                if (p.m > 1) BOOST_TEST(same_bits(nk, kn), "both B layouts give the same bits");
+                if (p.m > vl::cpu::gemm_dot_rows) BOOST_TEST(same_bits(nk, kn), "both B layouts give the same bits");
                 if constexpr (vl::cpu::gemm_fused) BOOST_TEST(same_bits(kn, chain_reference(p, with_bias)), "the fma chain over k, bit for bit");
             }
+        }
+    }
+}
+
+// A batch of decode rows (M <= gemm_dot_rows, B[N, K], f32 or bf16): each row's bits are those it gets
+// alone (M = 1), which is what makes a sequence's tokens independent of its batch.
+BOOST_AUTO_TEST_CASE(decode_rows_do_not_depend_on_the_batch) {
+    for (const index_t m : {index_t{2}, index_t{5}, index_t{8}, vl::cpu::gemm_dot_rows}) {
+        problem p = make_problem(m, 300, 517, 31);
+        std::vector<vl::bf16> b16(p.b_nk.size());
+        for (std::size_t i = 0; i < b16.size(); ++i) b16[i] = vl::bf16::from_float(p.b_nk[i]);
+        vl::cpu::thread_pool pool(2);
+        std::vector<float> all(static_cast<std::size_t>(m * p.n)), all16(all.size()), row(static_cast<std::size_t>(p.n)), row16(row.size());
+        vl::cpu::gemm(pool, m, p.n, p.k, p.a.data(), p.b_nk.data(), true, p.bias.data(), all.data());
+        vl::cpu::gemm(pool, m, p.n, p.k, p.a.data(), b16.data(), true, p.bias.data(), all16.data());
+        for (index_t i = 0; i < m; ++i) {
+            vl::cpu::gemm(pool, 1, p.n, p.k, p.a.data() + i * p.k, p.b_nk.data(), true, p.bias.data(), row.data());
+            vl::cpu::gemm(pool, 1, p.n, p.k, p.a.data() + i * p.k, b16.data(), true, p.bias.data(), row16.data());
+            BOOST_TEST(std::memcmp(row.data(), all.data() + i * p.n, row.size() * sizeof(float)) == 0, "row " << i << " of " << m << " (f32 B)");
+            BOOST_TEST(std::memcmp(row16.data(), all16.data() + i * p.n, row16.size() * sizeof(float)) == 0, "row " << i << " of " << m << " (bf16 B)");
         }
     }
 }

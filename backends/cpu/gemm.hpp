@@ -29,9 +29,12 @@
 // no k range is ever split across tasks, so results are bit-identical for any
 // number of threads — and identical between the two B layouts.
 //
-// One exception to the chain: M = 1 with B[N, K] (decode against checkpoint
-// weights) reads B as it lies, with dot products along k in 8 lanes (order in
-// gemv_dot8) — the fma chain would need B transposed, twice the memory traffic.
+// One exception to the chain: up to gemm_dot_rows rows with B[N, K] (decode
+// against checkpoint weights, one sequence or a batch of them) read B as it lies,
+// with dot products along k in 8 lanes (order in gemv_dot8) — the fma chain would
+// need B transposed, twice the memory traffic. Each row is then computed alone, so
+// a row's bits do not depend on the other rows: a sequence decoded in a batch of
+// up to gemm_dot_rows gets the bits it gets alone.
 // (Builds without FMA hardware use a·b + c instead of fma: still deterministic,
 // different last bits; gemm_fused tells which.)
 #pragma once
@@ -56,6 +59,8 @@ inline constexpr index_t gemm_tile_n = 256;
 inline constexpr index_t gemm_a_pack_floats = index_t{4} << 20;
 // Tiles with at most this many rows take the small-M loop order (see above).
 inline constexpr index_t gemm_small_m = 2 * gemm_mr;
+// At most this many rows times B[N, K] are dot products, row by row (decode batches).
+inline constexpr index_t gemm_dot_rows = 16;
 
 namespace gemm_detail {
 
@@ -89,8 +94,9 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
         return;
     }
     const index_t tiles_m = (m + gemm_tile_m - 1) / gemm_tile_m, tiles_n = (n + gemm_tile_n - 1) / gemm_tile_n;
-    if (m == 1 && b_transposed) {
-        // M = 1 times B[N, K] (decode): dot products, 8 columns at a time, one task per column tile
+    if (m <= gemm_dot_rows && b_transposed) {
+        // a few rows times B[N, K] (decode): dot products, 8 columns at a time for every row while those
+        // 8 rows of B are in cache, one task per column tile
         pool.parallel_for(tiles_n, [&](index_t t) {
             const index_t j0 = t * gemm_tile_n, cols = std::min(gemm_tile_n, n - j0);
             for (index_t jr = 0; jr < cols; jr += 8) {
@@ -101,8 +107,10 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
                     r[q] = b + (j + std::min(q, nr - 1)) * k;
                     bias8[q] = bias ? bias[j + std::min(q, nr - 1)] : 0.0f;
                 }
-                gemv_dot8(k, a, r, bias ? bias8 : nullptr, out);
-                std::copy_n(out, nr, c + j);
+                for (index_t i = 0; i < m; ++i) {
+                    gemv_dot8(k, a + i * k, r, bias ? bias8 : nullptr, out);
+                    std::copy_n(out, nr, c + i * n + j);
+                }
             }
         });
         return;

@@ -38,6 +38,7 @@
 #include <vlgraph/vlgraph.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -240,74 +241,107 @@ tensor input_norm(const decoder_layer_weights& w, const text_config& c, const te
                     exec);  // [L, D]
 }
 
-// A Gated DeltaNet layer (spec §5.5) on hidden [L, D]; advances the conv window and the recurrent state.
+// The sequences one step runs: S sequences of n new positions each. The step's tensors hold their rows one
+// sequence after another ([S·n, ...]: rows s·n .. s·n + n − 1 are sequence s's); sequence s has its own
+// caches and its own cache length (pasts[s], i64 [1] read when the step runs).
+// A prompt or a prefill chunk is one sequence of n positions; a decode step of a batch is S sequences of one.
+// The projections and the MLP see all S·n rows at once (a decode batch's weights stream once); the causal
+// conv, the delta rule and attention run per sequence, on its own state.
+namespace detail {
+// Sequence s's rows of a step tensor [S·n, ...].
+inline tensor rows_of(const tensor& t, index_t s, index_t n) { return t.slice(0, s * n, s * n + n); }
+
+// Evaluates sequence s's part of a per-sequence node into its rows of `out` ([S·n, ...], made by the caller);
+// with one sequence, `out` is the node's own value (no copy).
+template <class E, class Executor>
+void eval_sequence_rows(const E& e, tensor& out, index_t s, index_t n, index_t sequences, Executor& exec) {
+    if (sequences == 1) out = vl::eval(e, exec);
+    else vl::eval_into(e, exec, rows_of(out, s, n));
+}
+}  // namespace detail
+
+// A Gated DeltaNet layer (spec §5.5) on hidden [S·n, D]; advances each sequence's conv window and recurrent state.
 template <class Executor>
-tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights& w, const text_config& c, const tensor& hidden, layer_cache& cache,
-                       const std::string& prefix, communicator* tp, Executor& exec) {
-    const index_t n = hidden.extent(0), hk = c.linear_num_key_heads, dk = c.linear_key_head_dim, hv = c.linear_num_value_heads,
-                  dv = c.linear_value_head_dim;
+tensor delta_net_layer(const decoder_layer_weights& lw, const delta_net_weights& w, const text_config& c, const tensor& hidden,
+                       std::span<layer_cache* const> caches, index_t n, const std::string& prefix, communicator* tp, Executor& exec) {
+    const index_t rows = hidden.extent(0), sequences = static_cast<index_t>(caches.size()), hk = c.linear_num_key_heads, dk = c.linear_key_head_dim,
+                  hv = c.linear_num_value_heads, dv = c.linear_value_head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::string p = prefix + "linear_attn.";
-    const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
-    auto x = vl::input<2>(normed);                                                                  // [L, D]
-
-    // The conv window: the cached K−1 inputs, then the new ones; its last K−1 rows are the next window,
-    // written over the cached one (in place: a recorded step updates the same buffer at every run).
-    const tensor xpad = vl::eval(vl::concat(0, vl::input<2>(cache.conv_state),
-                                            vl::name(p + "in_proj_qkv.out", vl::linear(x, vl::input<2>(w.in_proj_qkv)))), exec);  // [K−1+L, C]
-    vl::eval_into(vl::slice(vl::input<2>(xpad), 0, n, n + conv_kernel_size - 1), exec, cache.conv_state);  // [K−1, C]
-
-    auto mixed = vl::share(vl::name(p + "conv.out", vl::silu(causal_conv(vl::input<2>(xpad), vl::input<2>(w.conv_weight), n))));  // [L, C]
-    auto [q, k, v] = vl::split(mixed, -1, std::array<index_t, 3>{hk * dk, hk * dk, hv * dv});      // [L, Hk·Dk] ×2, [L, Hv·Dv]  views
     const delta_rule_form form = n == 1 ? delta_rule_form::recurrent : delta_rule_form::chunked;   // HF: recurrent for one token
     const std::string rule = p + (form == delta_rule_form::chunked ? "chunk_rule." : "recurrent_rule.");
-    auto query = vl::name(rule + "query", vl::reshape(q, vl::shape_t<3>{n, hk, dk}));              // [L, Hk, Dk]
-    auto key = vl::name(rule + "key", vl::reshape(k, vl::shape_t<3>{n, hk, dk}));                  // [L, Hk, Dk]
-    auto value = vl::name(rule + "value", vl::reshape(v, vl::shape_t<3>{n, hv, dv}));              // [L, Hv, Dv]
-    auto b = vl::name(p + "in_proj_b.out", vl::linear(x, vl::input<2>(w.in_proj_b)));              // [L, Hv]
-    auto a = vl::name(p + "in_proj_a.out", vl::linear(x, vl::input<2>(w.in_proj_a)));              // [L, Hv]
-    auto beta = vl::name(rule + "beta", vl::sigmoid(b));                                            // [L, Hv]
-    // log decay g = −exp(A_log)·softplus(a + dt_bias) <= 0 (f32, softplus threshold 20)
-    auto g = vl::name(rule + "g", -vl::exp(vl::input<1>(w.A_log)) * vl::softplus(a + vl::input<1>(w.dt_bias)));  // [L, Hv]
-    auto o = vl::name(rule + "out", vl::gated_delta_rule(query, key, value, g, beta, cache.recurrent_state, form));  // [L, Hv, Dv]
+    const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [S·n, D]
+    auto x = vl::input<2>(normed);                                                                  // [S·n, D]
+    const tensor qkv = vl::eval(vl::name(p + "in_proj_qkv.out", vl::linear(x, vl::input<2>(w.in_proj_qkv))), exec);  // [S·n, C]
+    const tensor b = vl::eval(vl::name(p + "in_proj_b.out", vl::linear(x, vl::input<2>(w.in_proj_b))), exec);       // [S·n, Hv]
+    const tensor a = vl::eval(vl::name(p + "in_proj_a.out", vl::linear(x, vl::input<2>(w.in_proj_a))), exec);       // [S·n, Hv]
+
+    tensor o = sequences == 1 ? tensor{} : exec.make_tensor(dims{rows, hv, dv}, dtype_of_v<typename Executor::compute_type>);  // [S·n, Hv, Dv]
+    for (index_t s = 0; s < sequences; ++s) {
+        layer_cache& cache = *caches[static_cast<std::size_t>(s)];
+        // The conv window: the cached K−1 inputs, then the new ones; its last K−1 rows are the next window,
+        // written over the cached one (in place: a recorded step updates the same buffer at every run).
+        const tensor xpad = vl::eval(vl::concat(0, vl::input<2>(cache.conv_state), vl::input<2>(detail::rows_of(qkv, s, n))), exec);  // [K−1+n, C]
+        vl::eval_into(vl::slice(vl::input<2>(xpad), 0, n, n + conv_kernel_size - 1), exec, cache.conv_state);  // [K−1, C]
+
+        auto mixed = vl::share(vl::name(p + "conv.out", vl::silu(causal_conv(vl::input<2>(xpad), vl::input<2>(w.conv_weight), n))));  // [n, C]
+        auto [q, k, v] = vl::split(mixed, -1, std::array<index_t, 3>{hk * dk, hk * dk, hv * dv});  // [n, Hk·Dk] ×2, [n, Hv·Dv]  views
+        auto query = vl::name(rule + "query", vl::reshape(q, vl::shape_t<3>{n, hk, dk}));          // [n, Hk, Dk]
+        auto key = vl::name(rule + "key", vl::reshape(k, vl::shape_t<3>{n, hk, dk}));              // [n, Hk, Dk]
+        auto value = vl::name(rule + "value", vl::reshape(v, vl::shape_t<3>{n, hv, dv}));          // [n, Hv, Dv]
+        auto beta = vl::name(rule + "beta", vl::sigmoid(vl::input<2>(detail::rows_of(b, s, n))));  // [n, Hv]
+        // log decay g = −exp(A_log)·softplus(a + dt_bias) <= 0 (f32, softplus threshold 20)
+        auto g = vl::name(rule + "g", -vl::exp(vl::input<1>(w.A_log)) * vl::softplus(vl::input<2>(detail::rows_of(a, s, n)) + vl::input<1>(w.dt_bias)));  // [n, Hv]
+        detail::eval_sequence_rows(vl::name(rule + "out", vl::gated_delta_rule(query, key, value, g, beta, cache.recurrent_state, form)), o, s, n,
+                                   sequences, exec);                                                // [n, Hv, Dv]
+    }
     // Gated RMSNorm, norm before gate: RMSNorm_w(o) ⊙ silu(z), per v-head (plain weight, spec §10.1)
-    auto z = vl::reshape(vl::name(p + "in_proj_z.out", vl::linear(x, vl::input<2>(w.in_proj_z))), vl::shape_t<3>{n, hv, dv});  // [L, Hv, Dv]
-    auto gated = vl::name(p + "norm.out", vl::rms_norm(o, vl::input<1>(w.norm), eps, rms_weight::plain) * vl::silu(z));        // [L, Hv, Dv]
+    auto z = vl::reshape(vl::name(p + "in_proj_z.out", vl::linear(x, vl::input<2>(w.in_proj_z))), vl::shape_t<3>{rows, hv, dv});  // [S·n, Hv, Dv]
+    auto gated = vl::name(p + "norm.out", vl::rms_norm(vl::input<3>(o), vl::input<1>(w.norm), eps, rms_weight::plain) * vl::silu(z));  // [S·n, Hv, Dv]
     auto out = vl::name(p + "out_proj.out",
-                        vl::all_reduce_sum(vl::linear(vl::reshape(gated, vl::shape_t<2>{n, hv * dv}), vl::input<2>(w.out_proj)), tp));  // [L, D]
-    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix, tp)), exec);  // [L, D]
+                        vl::all_reduce_sum(vl::linear(vl::reshape(gated, vl::shape_t<2>{rows, hv * dv}), vl::input<2>(w.out_proj)), tp));  // [S·n, D]
+    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix, tp)), exec);  // [S·n, D]
 }
 
-// A gated full-attention layer (spec §5.4) on hidden [L, D]: writes its keys and values into the cache's
-// buffers at positions past .. past + L − 1 (`past`: i64 [1] in the executor's memory, read when the step
-// runs) and attends over them.
-//     cos, sin: [L, 1, rd]
+// A gated full-attention layer (spec §5.4) on hidden [S·n, D]: writes each sequence's keys and values into
+// its cache's buffers at positions past .. past + n − 1 (its `past`: i64 [1] in the executor's memory, read
+// when the step runs) and attends over them.
+//     cos, sin: [S·n, 1, rd]
 template <class Executor>
 tensor attention_layer(const decoder_layer_weights& lw, const attention_weights& w, const text_config& c, const tensor& hidden, const tensor& cos_t,
-                       const tensor& sin_t, const tensor& past, layer_cache& cache, const std::string& prefix, communicator* tp, Executor& exec) {
-    const index_t n = hidden.extent(0), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, hd = c.head_dim;
+                       const tensor& sin_t, std::span<const tensor> pasts, std::span<layer_cache* const> caches, index_t n, const std::string& prefix,
+                       communicator* tp, Executor& exec) {
+    const index_t rows = hidden.extent(0), sequences = static_cast<index_t>(caches.size()), heads = c.num_attention_heads,
+                  kv_heads = c.num_key_value_heads, hd = c.head_dim;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::string p = prefix + "self_attn.";
-    const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [L, D]
-    auto x = vl::input<2>(normed);                                                                  // [L, D]
-    auto cos = vl::share(vl::input<3>(cos_t)), sin = vl::share(vl::input<3>(sin_t));                // [L, 1, rd]  read once for q and k
-
-    auto k_proj = vl::name(p + "k_proj.out", vl::linear(x, vl::input<2>(w.k_proj)));               // [L, Hkv·hd]
-    auto k = vl::name(p + "k_norm.out", vl::rms_norm(vl::reshape(k_proj, vl::shape_t<3>{n, kv_heads, hd}), vl::input<1>(w.k_norm), eps,
-                                                     rms_weight::one_plus));                        // [L, Hkv, hd]
-    auto v = vl::reshape(vl::name(p + "v_proj.out", vl::linear(x, vl::input<2>(w.v_proj))), vl::shape_t<3>{n, kv_heads, hd});  // [L, Hkv, hd]
-    auto keys = vl::write_rows(cache.key_store, past, partial_rotary(k, cos, sin));                // [capacity, Hkv, hd]  rows past.. written
-    auto values = vl::write_rows(cache.value_store, past, v);                                       // [capacity, Hkv, hd]
-
+    const tensor normed = input_norm(lw, c, hidden, prefix, exec);                                 // [S·n, D]
+    auto x = vl::input<2>(normed);                                                                  // [S·n, D]
     // q_proj rows are per head [query (hd) | gate (hd)] (spec §10.2)
-    auto qg = vl::share(vl::reshape(vl::name(p + "q_proj.out", vl::linear(x, vl::input<2>(w.q_proj))), vl::shape_t<3>{n, heads, 2 * hd}));  // [L, H, 2hd]
-    auto q = vl::name(p + "q_norm.out", vl::rms_norm(vl::slice(qg, -1, 0, hd), vl::input<1>(w.q_norm), eps, rms_weight::one_plus));  // [L, H, hd]
-    auto gate = vl::reshape(vl::slice(qg, -1, hd, 2 * hd), vl::shape_t<2>{n, heads * hd});        // [L, H·hd]
-    auto attn = vl::attention(partial_rotary(q, cos, sin), keys, values, 1.0f / std::sqrt(static_cast<float>(hd)),
-                              vl::attention_mask::causal(past));                                    // [L, H, hd]  GQA h -> h / (H / Hkv); keys <= past + i
-    auto o = vl::name(p + "o_proj.in0", vl::reshape(attn, vl::shape_t<2>{n, heads * hd}) * vl::sigmoid(gate));  // [L, H·hd]
-    auto out = vl::name(p + "o_proj.out", vl::all_reduce_sum(vl::linear(o, vl::input<2>(w.o_proj)), tp));  // [L, D]
-    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix, tp)), exec);  // [L, D]
+    const tensor qg = vl::eval(vl::name(p + "q_proj.out", vl::linear(x, vl::input<2>(w.q_proj))), exec);  // [S·n, H·2hd]
+    const tensor kp = vl::eval(vl::name(p + "k_proj.out", vl::linear(x, vl::input<2>(w.k_proj))), exec);  // [S·n, Hkv·hd]
+    const tensor vp = vl::eval(vl::name(p + "v_proj.out", vl::linear(x, vl::input<2>(w.v_proj))), exec);  // [S·n, Hkv·hd]
+
+    tensor attn = sequences == 1 ? tensor{} : exec.make_tensor(dims{rows, heads, hd}, dtype_of_v<typename Executor::compute_type>);  // [S·n, H, hd]
+    for (index_t s = 0; s < sequences; ++s) {
+        layer_cache& cache = *caches[static_cast<std::size_t>(s)];
+        const tensor& past = pasts[static_cast<std::size_t>(s)];
+        auto cos = vl::share(vl::input<3>(detail::rows_of(cos_t, s, n))), sin = vl::share(vl::input<3>(detail::rows_of(sin_t, s, n)));  // [n, 1, rd]  read once for q and k
+        auto k = vl::name(p + "k_norm.out", vl::rms_norm(vl::reshape(vl::input<2>(detail::rows_of(kp, s, n)), vl::shape_t<3>{n, kv_heads, hd}),
+                                                         vl::input<1>(w.k_norm), eps, rms_weight::one_plus));  // [n, Hkv, hd]
+        auto v = vl::reshape(vl::input<2>(detail::rows_of(vp, s, n)), vl::shape_t<3>{n, kv_heads, hd});        // [n, Hkv, hd]
+        auto keys = vl::write_rows(cache.key_store, past, partial_rotary(k, cos, sin));            // [capacity, Hkv, hd]  rows past.. written
+        auto values = vl::write_rows(cache.value_store, past, v);                                   // [capacity, Hkv, hd]
+        auto qs = vl::reshape(vl::input<2>(detail::rows_of(qg, s, n)), vl::shape_t<3>{n, heads, 2 * hd});  // [n, H, 2hd]
+        auto q = vl::name(p + "q_norm.out", vl::rms_norm(vl::slice(qs, -1, 0, hd), vl::input<1>(w.q_norm), eps, rms_weight::one_plus));  // [n, H, hd]
+        detail::eval_sequence_rows(vl::attention(partial_rotary(q, cos, sin), keys, values, 1.0f / std::sqrt(static_cast<float>(hd)),
+                                                 vl::attention_mask::causal(past)),
+                                   attn, s, n, sequences, exec);                                    // [n, H, hd]  GQA h -> h / (H / Hkv); keys <= past + i
+    }
+    auto gate = vl::reshape(vl::slice(vl::reshape(vl::input<2>(qg), vl::shape_t<3>{rows, heads, 2 * hd}), -1, hd, 2 * hd), vl::shape_t<2>{rows, heads * hd});  // [S·n, H·hd]
+    auto o = vl::name(p + "o_proj.in0", vl::reshape(vl::input<3>(attn), vl::shape_t<2>{rows, heads * hd}) * vl::sigmoid(gate));  // [S·n, H·hd]
+    auto out = vl::name(p + "o_proj.out", vl::all_reduce_sum(vl::linear(o, vl::input<2>(w.o_proj)), tp));  // [S·n, D]
+    return vl::eval(vl::name(prefix + "out", mlp_residual(lw, c, vl::input<2>(hidden) + out, prefix, tp)), exec);  // [S·n, D]
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -351,39 +385,52 @@ struct language_output {
     std::vector<tensor> hidden_states;  // when asked for: [0] = the input embeddings, [i + 1] = the output of layer i
 };
 
-// What a step reads that changes from one step to the next, in the executor's memory. A recorded step
-// (language_program) reads them where they lie at every run.
+// What a step reads that changes from one step to the next, in the executor's memory, for S sequences of n
+// positions each (their rows one after another). A recorded step (language_program) reads them where they
+// lie at every run.
 struct step_inputs {
-    tensor ids;       // integer [L]: token ids, embedded by the step (decode); or undefined, then
-    tensor embeds;    // [L, D]: the input embeddings (a prompt, image rows spliced in)
-    tensor cos, sin;  // [L, 1, rd]: the MRoPE tables of the L positions (computed in f32; any floating dtype)
-    tensor past;      // i64 [1]: positions already in the cache
+    tensor ids;                 // integer [S·n]: token ids, embedded by the step (decode); or undefined, then
+    tensor embeds;              // [S·n, D]: the input embeddings (a prompt, image rows spliced in)
+    tensor cos, sin;            // [S·n, 1, rd]: the MRoPE tables of the positions (computed in f32; any floating dtype)
+    std::vector<tensor> pasts;  // i64 [1] per sequence: the positions already in its cache
 };
 
-// One step of the model: the L positions after the `past` ones in the cache. Reads the cache and writes
-// the new positions' state into it (conv windows, recurrent states, keys and values at rows past ..), but
-// changes nothing on the host: the caller advances cache.length (model_cache::advance). The key/value
-// buffers must have room for past + L positions (model_cache::make_room).
+// One step of the model for S sequences (caches[s] is sequence s's): the n positions after the `pasts[s]`
+// ones in each cache. Reads the caches and writes the new positions' state into them (conv windows,
+// recurrent states, keys and values at rows past ..), but changes nothing on the host: the caller advances
+// each cache's length (model_cache::advance). The key/value buffers must have room for past + n positions
+// (model_cache::make_room). Several sequences take one position each (a decode batch); their logits are
+// one row each, and a row's value does not depend on the other sequences of the batch.
 template <class Executor>
-language_output language_step(const language_weights& w, const step_inputs& in, model_cache& cache, Executor& exec, const forward_options& options = {}) {
+language_output language_step(const language_weights& w, const step_inputs& in, std::span<model_cache* const> caches, Executor& exec,
+                              const forward_options& options = {}) {
     const text_config& c = w.config.text;
     language_output out;
-    tensor hidden = in.ids.defined() ? vl::eval(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(in.ids)), exec)  // [L, D]
-                                     : in.embeds;                                                                         // [L, D]
-    const index_t n = hidden.extent(0);
+    tensor hidden = in.ids.defined() ? vl::eval(vl::gather(vl::input<2>(w.embed_tokens), vl::indices<1>(in.ids)), exec)  // [S·n, D]
+                                     : in.embeds;                                                                         // [S·n, D]
+    const auto sequences = static_cast<index_t>(caches.size());
+    const index_t rows = hidden.extent(0), n = sequences > 0 ? rows / sequences : 0;
+    if (sequences < 1 || n * sequences != rows || in.pasts.size() != caches.size())
+        throw shape_error("language_step: " + std::to_string(rows) + " rows for " + std::to_string(sequences) + " sequences and " + std::to_string(in.pasts.size()) +
+                          " cache lengths");
+    if (sequences > 1 && (n != 1 || options.logits_positions != 1 || options.keep_hidden_states))
+        throw shape_error("language_step: a step of several sequences takes one position of each and gives each one row of logits");
     if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
+    std::vector<layer_cache*> layer_caches(caches.size());
     for (std::size_t i = 0; i < w.layers.size(); ++i) {
         const decoder_layer_weights& lw = w.layers[i];
         const std::string prefix = "layers." + std::to_string(i) + ".";
+        for (std::size_t s = 0; s < caches.size(); ++s) layer_caches[s] = &caches[s]->layers[i];
         if (const auto* gdn = std::get_if<delta_net_weights>(&lw.mixer))
-            hidden = delta_net_layer(lw, *gdn, c, hidden, cache.layers[i], prefix, w.tp, exec);                          // [L, D]
+            hidden = delta_net_layer(lw, *gdn, c, hidden, layer_caches, n, prefix, w.tp, exec);                          // [S·n, D]
         else
-            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, in.cos, in.sin, in.past, cache.layers[i], prefix, w.tp, exec);  // [L, D]
+            hidden = attention_layer(lw, std::get<attention_weights>(lw.mixer), c, hidden, in.cos, in.sin, in.pasts, layer_caches, n, prefix, w.tp, exec);  // [S·n, D]
         if (options.keep_hidden_states) out.hidden_states.push_back(hidden);
     }
     out.last_hidden_state = vl::eval(
-        vl::name("norm.out", vl::rms_norm(vl::input<2>(hidden), vl::input<1>(w.norm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)), exec);  // [L, D]
-    auto last = vl::slice(vl::input<2>(out.last_hidden_state), 0, n - options.logits_positions, n);  // [n_logits, D]
+        vl::name("norm.out", vl::rms_norm(vl::input<2>(hidden), vl::input<1>(w.norm), static_cast<float>(c.rms_norm_eps), rms_weight::one_plus)), exec);  // [S·n, D]
+    const index_t logits_rows = sequences > 1 ? rows : options.logits_positions;  // several sequences: each one's position
+    auto last = vl::slice(vl::input<2>(out.last_hidden_state), 0, rows - logits_rows, rows);                   // [n_logits, D]
     out.logits = vl::eval(vl::name("logits", vl::all_gather_columns(vl::linear(last, vl::input<2>(w.lm_head)), w.tp)), exec);  // [n_logits, V]  (a shard: its V/n rows, gathered)
     return out;
 }
@@ -419,73 +466,50 @@ language_output language_forward(const language_weights& w, const tensor& embeds
     const rotary_tables rope = text_rotary(position_ids, c);
     in.cos = rope.cos.reshape({n, 1, c.rotary_dim()});
     in.sin = rope.sin.reshape({n, 1, c.rotary_dim()});
-    in.past = tensor::from(std::vector<std::int64_t>{cache.length}, {1});
+    in.pasts = {tensor::from(std::vector<std::int64_t>{cache.length}, {1})};
     if constexpr (Executor::space != memory_space::host) {
         in.cos = exec.to_device(in.cos);
         in.sin = exec.to_device(in.sin);
-        in.past = exec.to_device(in.past);
+        in.pasts[0] = exec.to_device(in.pasts[0]);
     }
     cache.make_room(cache.length + n, c, exec);
-    language_output out = language_step(w, in, cache, exec, options);
+    model_cache* const caches[] = {&cache};
+    language_output out = language_step(w, in, caches, exec, options);
     cache.advance(n);
     return out;
 }
 
-// A step of L positions recorded once as a program (vlgraph/program.hpp) and run at every cache length:
-// decode (L = 1, from token ids: the embedding is part of the step) or a prefill chunk (from embeddings).
-// It is bound to one cache whose key/value buffers hold `capacity` positions (made room for when it is
-// recorded); the positions, cache length and ids or embeddings are read from its inputs at every run.
+// A step recorded once as a program (vlgraph/program.hpp) and run at every cache length: decode (one
+// position from token ids: the embedding is part of the step), a prefill chunk of L positions (from
+// embeddings), or a decode batch (one position of each of S sequences, from token ids). It is bound to its
+// caches, whose key/value buffers hold `capacity` positions (made room for when it is recorded); the
+// positions, cache lengths and ids or embeddings are read from its inputs at every run.
 //
 //     qwen36::language_program<vl::cuda::executor<vl::bf16>> decode(w, cache, 1, /*from_ids=*/true, 1, gpu);
 //     for (...) { const vl::tensor& logits = decode.run_ids(token, text_position_ids(pos, 1)); ... }
 //
+//     model_cache* batch[] = {&a, &b, &c};                                    // three sequences, one step
+//     qwen36::language_program<vl::cpu::executor> step(w, batch, cpu);         // logits [3, V]
+//     step.run_ids(next_ids, positions);                                       // ids [3], position_ids [3, 3]
+//
 // run_*() write the inputs (host side: pinned staging on CUDA, copied up by the program itself), replay the
-// program (one CUDA graph launch on CUDA; nothing waits) and advance the cache; the logits (in the
+// program (one CUDA graph launch on CUDA; nothing waits) and advance the caches; the logits (in the
 // executor's memory) are rewritten by the next run.
 template <class Executor>
 class language_program {
 public:
+    // One sequence: `positions` positions from ids or embeddings, logits of the last `logits_positions`.
     language_program(const language_weights& w, model_cache& cache, index_t positions, bool from_ids, index_t logits_positions, Executor& exec,
                      index_t capacity = 0)
-        : w_(&w), cache_(&cache), exec_(&exec), n_(positions) {
-        const text_config& c = w.config.text;
-        if (positions < 1) throw shape_error("language_program: a step has at least one position, got " + std::to_string(positions));
-        detail::check_step(w, cache, positions, nullptr, logits_positions);
-        cache.make_room(std::max(capacity, cache.length + positions), c, exec);
-        for (const layer_cache& l : cache.layers) stores_.push_back(l.key_store.defined() ? l.key_store.raw_data() : nullptr);
-
-        // Host side of the inputs (pinned on CUDA) and, on a device, their copies that the step reads.
-        const dims rot{positions, 1, c.rotary_dim()};
-        host_.cos = exec.make_staging(rot, dtype::f32);
-        host_.sin = exec.make_staging(rot, dtype::f32);
-        host_.past = exec.make_staging(dims{1}, dtype::i64);
-        if (from_ids) host_.ids = exec.make_staging(dims{positions}, dtype::i64);
-        if constexpr (Executor::space == memory_space::host) {
-            in_ = host_;
-        } else {
-            // In the compute dtype, converted once per run (HF casts the tables to the model dtype too).
-            in_.cos = exec.make_tensor(rot, dtype_of_v<typename Executor::compute_type>);
-            in_.sin = exec.make_tensor(rot, dtype_of_v<typename Executor::compute_type>);
-            in_.past = exec.make_tensor(dims{1}, dtype::i64);
-            if (from_ids) in_.ids = exec.make_tensor(dims{positions}, dtype::i64);
-        }
-        if (!from_ids) in_.embeds = exec.make_tensor(dims{positions, c.hidden_size}, dtype_of_v<typename Executor::compute_type>);
-
-        program_ = vl::program<Executor>::record(exec, [&](Executor& e) {
-            if constexpr (Executor::space != memory_space::host) {  // the inputs' upload is the program's first work
-                vl::eval_into(vl::input<3>(host_.cos), e, in_.cos);
-                vl::eval_into(vl::input<3>(host_.sin), e, in_.sin);
-                vl::eval_into(vl::indices<1>(host_.past), e, in_.past);
-                if (from_ids) vl::eval_into(vl::indices<1>(host_.ids), e, in_.ids);
-            }
-            logits_ = language_step(*w_, in_, *cache_, e, {logits_positions, false}).logits;
-        });
-    }
+        : language_program(w, std::array<model_cache*, 1>{&cache}, positions, from_ids, logits_positions, exec, capacity) {}
+    // A decode batch: one position of each of caches.size() sequences, from ids; logits [S, V].
+    language_program(const language_weights& w, std::span<model_cache* const> caches, Executor& exec)
+        : language_program(w, caches, 1, /*from_ids=*/true, 1, exec, 0) {}
 
     // The next positions from token ids (checked against the vocabulary here: the device does not report them).
     const tensor& run_ids(std::span<const std::int64_t> ids, const tensor& position_ids) {
         if (!host_.ids.defined()) throw error("language_program::run_ids: this step was recorded from embeddings");
-        if (static_cast<index_t>(ids.size()) != n_) throw shape_error("language_program: " + std::to_string(ids.size()) + " ids for a step of " + std::to_string(n_));
+        if (static_cast<index_t>(ids.size()) != rows()) throw shape_error("language_program: " + std::to_string(ids.size()) + " ids for a step of " + std::to_string(rows()));
         for (const std::int64_t id : ids)
             if (id < 0 || id >= w_->config.text.vocab_size)
                 throw shape_error("language_program: token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(w_->config.text.vocab_size) + ")");
@@ -504,28 +528,79 @@ public:
     const tensor& embeds_input() const { return in_.embeds; }
 
 private:
+    language_program(const language_weights& w, std::span<model_cache* const> caches, index_t positions, bool from_ids, index_t logits_positions,
+                     Executor& exec, index_t capacity)
+        : w_(&w), caches_(caches.begin(), caches.end()), exec_(&exec), n_(positions) {
+        const text_config& c = w.config.text;
+        if (positions < 1) throw shape_error("language_program: a step has at least one position, got " + std::to_string(positions));
+        if (caches_.empty()) throw shape_error("language_program: a step runs at least one sequence");
+        const auto sequences = static_cast<index_t>(caches_.size());
+        for (model_cache* cache : caches_) {
+            detail::check_step(w, *cache, positions, nullptr, logits_positions);
+            cache->make_room(std::max(capacity, cache->length + positions), c, exec);
+            for (const layer_cache& l : cache->layers) stores_.push_back(l.key_store.defined() ? l.key_store.raw_data() : nullptr);
+        }
+
+        // Host side of the inputs (pinned on CUDA) and, on a device, their copies that the step reads.
+        const dims rot{rows(), 1, c.rotary_dim()};
+        host_.cos = exec.make_staging(rot, dtype::f32);
+        host_.sin = exec.make_staging(rot, dtype::f32);
+        host_past_ = exec.make_staging(dims{sequences}, dtype::i64);
+        if (from_ids) host_.ids = exec.make_staging(dims{rows()}, dtype::i64);
+        tensor past = host_past_;
+        if constexpr (Executor::space == memory_space::host) {
+            in_ = host_;
+        } else {
+            // In the compute dtype, converted once per run (HF casts the tables to the model dtype too).
+            in_.cos = exec.make_tensor(rot, dtype_of_v<typename Executor::compute_type>);
+            in_.sin = exec.make_tensor(rot, dtype_of_v<typename Executor::compute_type>);
+            past = exec.make_tensor(dims{sequences}, dtype::i64);
+            if (from_ids) in_.ids = exec.make_tensor(dims{rows()}, dtype::i64);
+        }
+        for (index_t s = 0; s < sequences; ++s) in_.pasts.push_back(past.slice(0, s, s + 1));
+        if (!from_ids) in_.embeds = exec.make_tensor(dims{rows(), c.hidden_size}, dtype_of_v<typename Executor::compute_type>);
+
+        program_ = vl::program<Executor>::record(exec, [&](Executor& e) {
+            if constexpr (Executor::space != memory_space::host) {  // the inputs' upload is the program's first work
+                vl::eval_into(vl::input<3>(host_.cos), e, in_.cos);
+                vl::eval_into(vl::input<3>(host_.sin), e, in_.sin);
+                vl::eval_into(vl::indices<1>(host_past_), e, past);
+                if (from_ids) vl::eval_into(vl::indices<1>(host_.ids), e, in_.ids);
+            }
+            logits_ = language_step(*w_, in_, caches_, e, {logits_positions, false}).logits;
+        });
+    }
+
+    index_t rows() const { return n_ * static_cast<index_t>(caches_.size()); }
+
     const tensor& run(const tensor& position_ids) {
-        model_cache& cache = *cache_;
-        detail::check_step(*w_, cache, n_, &position_ids, 0);
-        if (cache.length + n_ > cache.capacity())
-            throw shape_error("language_program: " + std::to_string(cache.length) + " cached + " + std::to_string(n_) + " new positions exceed the " +
-                              std::to_string(cache.capacity()) + " positions it was recorded for");
-        for (std::size_t i = 0; i < cache.layers.size(); ++i)
-            if ((cache.layers[i].key_store.defined() ? cache.layers[i].key_store.raw_data() : nullptr) != stores_[i])
-                throw error("language_program: the cache's key/value buffers were replaced since the step was recorded: record it again");
+        std::size_t layer = 0;
+        for (std::size_t s = 0; s < caches_.size(); ++s) {
+            const model_cache& cache = *caches_[s];
+            detail::check_step(*w_, cache, n_, nullptr, 0);
+            if (cache.length + n_ > cache.capacity())
+                throw shape_error("language_program: " + std::to_string(cache.length) + " cached + " + std::to_string(n_) + " new positions exceed the " +
+                                  std::to_string(cache.capacity()) + " positions it was recorded for");
+            for (const layer_cache& l : cache.layers)
+                if ((l.key_store.defined() ? l.key_store.raw_data() : nullptr) != stores_[layer++])
+                    throw error("language_program: the cache's key/value buffers were replaced since the step was recorded: record it again");
+            host_past_.template data<std::int64_t>()[s] = cache.length;
+        }
+        if (position_ids.rank() != 2 || position_ids.extent(0) != 3 || position_ids.extent(1) != rows())
+            throw shape_error("language_program: position_ids must be [3, " + std::to_string(rows()) + "], got " + to_string(position_ids.shape()));
         text_rotary_into(position_ids, w_->config.text, host_.cos, host_.sin);
-        host_.past.template data<std::int64_t>()[0] = cache.length;
         program_.run();
-        cache.advance(n_);
+        for (model_cache* cache : caches_) cache->advance(n_);
         return logits_;
     }
 
     const language_weights* w_;
-    model_cache* cache_;
+    std::vector<model_cache*> caches_;
     Executor* exec_;
     index_t n_;
-    std::vector<const void*> stores_;
+    std::vector<const void*> stores_;  // every cache's key buffers, layer by layer, as recorded
     step_inputs host_, in_;
+    tensor host_past_;  // i64 [S]: the cache lengths, written at every run
     tensor logits_;
     vl::program<Executor> program_;
 };
