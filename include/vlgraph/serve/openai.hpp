@@ -55,27 +55,25 @@ inline api_error payload_too_large(const std::string& message) { return {413, "i
 inline api_error server_error(const std::string& message) { return {500, "server_error", message}; }
 
 namespace detail {
-// A message is cut (at a character boundary) beyond this: it may quote a client's bytes.
-inline constexpr std::size_t max_error_message_bytes = 1024;
+// Longer messages and params are cut (at a character boundary): they may quote a client's bytes.
+inline constexpr std::size_t max_error_text_bytes = 1024;
 
-inline std::string well_formed(std::string_view s) {
+// `s` well-formed (ill-formed bytes as U+FFFD) and at most about max_error_text_bytes long.
+inline std::string bounded_text(std::string_view s) {
     std::string out;
-    text::utf8::append_lossy(out, s, true);
-    return out;
+    text::utf8::append_lossy(out, s.substr(0, max_error_text_bytes + 4), true);
+    if (out.size() <= max_error_text_bytes) return out;
+    std::size_t cut = max_error_text_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    return out + "...";
 }
 }  // namespace detail
 
 // {"error": {"message", "type", "param", "code"}}; param and code are null when empty.
 inline nlohmann::json error_body(const api_error& e) {
-    std::string message = detail::well_formed(e.what());
-    if (message.size() > detail::max_error_message_bytes) {
-        std::size_t cut = detail::max_error_message_bytes;
-        while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
-        message.resize(cut);
-        message += "...";
-    }
-    auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(detail::well_formed(s)); };
-    return {{"error", {{"message", std::move(message)}, {"type", e.type}, {"param", or_null(e.param)}, {"code", or_null(e.code)}}}};
+    auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(detail::bounded_text(s)); };
+    return {{"error", {{"message", detail::bounded_text(e.what())}, {"type", e.type}, {"param", or_null(e.param)}, {"code", or_null(e.code)}}}};
 }
 
 struct request_limits {
