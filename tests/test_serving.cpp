@@ -2,13 +2,17 @@
 //   - 8 requests sent together (they join a running batch, their prefills chunked and interleaved with the
 //     decodes) give, token for token, what each gives alone — greedy and seeded sampling, one with an image;
 //   - a request that fails to start fails alone; cancel() ends a stream with finish_reason cancelled;
-//   - a full queue refuses (queue_full), a stopped scheduler refuses (not_accepting) and cancels what runs.
+//   - a full queue refuses (queue_full), a stopped scheduler refuses (not_accepting) and cancels what runs;
+//   - tensor parallel (2 ranks in lockstep, the vision tower on rank 0): the same greedy tokens as one rank.
 #define BOOST_TEST_MODULE serving
 #include <boost/test/unit_test.hpp>
 
 #include "test_util.hpp"
 
+#include <vlgraph/backends/cpu/comm.hpp>
 #include <vlgraph/backends/cpu/cpu.hpp>
+#include <vlgraph/lockstep.hpp>
+#include <vlgraph/models/qwen36/sharding.hpp>
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/prompt.hpp>
 #include <vlgraph/models/qwen36/serving.hpp>
@@ -149,4 +153,45 @@ BOOST_AUTO_TEST_CASE(a_full_queue_and_a_stopped_scheduler_refuse) {
     s.stop(0ms);
     for (auto& st : accepted) BOOST_TEST(static_cast<int>(drain(*st).reason) == static_cast<int>(sv::finish_reason::cancelled));
     BOOST_CHECK_THROW(s.submit(make_request(f, 0)), sv::not_accepting);
+}
+
+BOOST_AUTO_TEST_CASE(tensor_parallel_serving_gives_the_tokens_of_one_rank) {
+    fixture f;
+    const auto greedy = [&](int i) {
+        q::serving_request r = make_request(f, i);
+        r.sampling.greedy = true;
+        return r;
+    };
+    std::vector<outcome> one, two;
+    {
+        sv::scheduler<decltype(f.model)> s(f.model, {.max_batch = 4, .max_queue = 4, .prefill_chunk = 16});
+        std::vector<std::shared_ptr<sv::token_stream>> streams;
+        for (int i = 0; i < 4; ++i) streams.push_back(s.submit(greedy(i)));
+        for (auto& st : streams) one.push_back(drain(*st));
+    }
+    vl::cpu::local_group group(2);
+    const vl::checkpoint ck = vl::checkpoint::open(tiny);
+    std::vector<q::language_weights> shards;
+    std::vector<std::unique_ptr<vl::cpu::executor>> executors;
+    for (int r = 0; r < 2; ++r) {
+        shards.push_back(q::language_weights::load_shard(ck, f.config, vl::dtype::f32, q::matrix_storage::converted, q::plan_shards(f.config, r, 2), group.rank(r)));
+        executors.push_back(std::make_unique<vl::cpu::executor>(1));
+    }
+    {
+        q::tensor_parallel_serving_engine<vl::cpu::executor> engine(std::move(shards), q::vision_weights::load(tiny, vl::dtype::f32), f.tok, {2015, 2017},
+                                                                   {.max_batch = 4, .max_queue = 4, .prefill_chunk = 16}, std::move(executors),
+                                                                   std::make_unique<vl::lockstep>(2));
+        std::vector<std::shared_ptr<sv::token_stream>> streams;
+        for (int i = 0; i < 4; ++i) streams.push_back(engine.submit(greedy(i)));
+        for (auto& st : streams) two.push_back(drain(*st));
+        // a request refused by its checks fails on every rank before any collective: the group is not left waiting
+        q::serving_request bad = greedy(0);
+        bad.input_ids = vl::tensor::from(std::vector<std::int64_t>{-1}, {1});
+        BOOST_TEST(drain(*engine.submit(std::move(bad))).error.find("outside the vocabulary") != std::string::npos);
+        BOOST_TEST(!drain(*engine.submit(greedy(2))).tokens.empty(), "and the engine still serves");
+    }
+    for (std::size_t i = 0; i < 4; ++i) {
+        BOOST_TEST(two[i].error.empty(), two[i].error);
+        BOOST_TEST(two[i].tokens == one[i].tokens, "request " << i << ": TP 2 greedy tokens = TP 1");
+    }
 }

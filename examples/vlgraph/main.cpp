@@ -78,6 +78,7 @@ usage:
                 [--port 8080] [--max-batch 8] [--max-queue 64] [--max-context N]
                 [--api-key KEY] [--max-body-bytes B] [--max-images 8]
                 [--max-image-pixels P] [--prefill-chunk 256] [--shutdown-grace-s 10]
+                [--tensor-parallel N]
       An OpenAI-compatible server: POST /v1/chat/completions (text and
       data: image URLs, SSE streaming, reasoning_content split from content),
       GET /v1/models, GET /health (503 while loading). Requests are batched
@@ -114,7 +115,7 @@ int main(int argc, char** argv) {
         if (command == "serve")
             return vlcli::serve(vlcli::args(argc, argv, 2,
                                             {"model", "backend", "threads", "host", "port", "max-batch", "max-queue", "max-context", "api-key",
-                                             "max-body-bytes", "max-images", "max-image-pixels", "prefill-chunk", "shutdown-grace-s"},
+                                             "max-body-bytes", "max-images", "max-image-pixels", "prefill-chunk", "shutdown-grace-s", "tensor-parallel"},
                                             {}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");

@@ -2,7 +2,7 @@
 //
 //   vlgraph serve --model DIR [--backend cpu|cuda] [--threads N] [--host 127.0.0.1] [--port 8080] [--max-batch 8]
 //                 [--max-queue 64] [--max-context N] [--api-key KEY] [--max-body-bytes B] [--max-images N]
-//                 [--max-image-pixels P] [--prefill-chunk N] [--shutdown-grace-s S]
+//                 [--max-image-pixels P] [--prefill-chunk N] [--shutdown-grace-s S] [--tensor-parallel N]
 //
 // The HTTP layer is cpp-httplib (Debian's libcpp-httplib-dev, header-only): a thread pool of blocking
 // handlers, chunked responses for server-sent events — all a server needs whose work happens on one
@@ -17,6 +17,7 @@
 #pragma once
 
 #include "args.hpp"
+#include "tensor_parallel.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
 #include <vlgraph/models/qwen36/chat.hpp>
@@ -237,6 +238,7 @@ inline int serve(const args& a) {
 
     std::atomic<double> progress{0.0};
     std::atomic<bool> ready{false}, stopping{false};
+    std::optional<vl::cpu::local_group> group;  // --tensor-parallel on the CPU: the ranks' communicator (outlives the engine)
     std::unique_ptr<q::serving_engine> engine;
     std::optional<q::model_config> cfg;
     std::optional<q::tokenizer> tok;
@@ -411,9 +413,26 @@ inline int serve(const args& a) {
         set.default_max_tokens = gen.max_new_tokens.value_or(0);
         set.max_context = max_context_arg > 0 ? std::min(max_context_arg, cfg->text.max_position_embeddings) : cfg->text.max_position_embeddings;
         assets = {&*cfg, &*chat, &*tok, pre ? &*pre : nullptr};
+        const int ranks = tensor_parallel_size(a, backend, *cfg);
         progress = 0.1;
         const auto t0 = std::chrono::steady_clock::now();
-        if (backend == "cpu") {
+        if (backend == "cpu" && ranks > 1) {
+            group.emplace(ranks);
+            const int per_rank = std::max(1, (threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency())) / ranks);
+            std::vector<q::language_weights> shards;
+            std::vector<std::unique_ptr<vl::cpu::executor>> executors;
+            for (int r = 0; r < ranks; ++r) {
+                shards.push_back(q::language_weights::load_shard(ck, *cfg, vl::dtype::f32, q::matrix_storage::as_stored, q::plan_shards(*cfg, r, ranks), group->rank(r)));
+                executors.push_back(std::make_unique<vl::cpu::executor>(per_rank));
+                std::fprintf(stderr, "vlgraph serve: tensor parallel rank %d of %d: %.1f MiB of weights in its own memory, %d thread(s)\n", r, ranks,
+                             static_cast<double>(owned_weight_bytes(shards.back())) / (1 << 20), per_rank);
+                progress = 0.1 + 0.7 * (r + 1) / ranks;
+            }
+            std::optional<q::vision_weights> vw;
+            if (set.vision) vw = q::vision_weights::load(ck, cfg->vision, vl::dtype::f32, q::matrix_storage::as_stored);
+            engine = std::make_unique<q::tensor_parallel_serving_engine<vl::cpu::executor>>(std::move(shards), std::move(vw), *tok, gen.eos_token_ids, sched,
+                                                                                            std::move(executors), std::make_unique<vl::lockstep>(ranks));
+        } else if (backend == "cpu") {
             q::language_weights w = q::language_weights::load(ck, *cfg, vl::dtype::f32, q::matrix_storage::as_stored);
             progress = 0.8;
             std::optional<q::vision_weights> vw;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <vlgraph/error.hpp>
+#include <vlgraph/lockstep.hpp>
 #include <vlgraph/models/qwen36/generate.hpp>
 #include <vlgraph/models/qwen36/language.hpp>
 #include <vlgraph/models/qwen36/rope_index.hpp>
@@ -65,22 +66,37 @@ public:
 
     // Checks the request, runs the vision tower and embeds the prompt.
     std::unique_ptr<sequence> start(request&& r) {
+        check(r);
+        const tensor image_embeds = encode_images(r);
+        return start(std::move(r), image_embeds);
+    }
+    // Throws unless the request fits the model: ids in the vocabulary, prompt + max_new_tokens in the context.
+    void check(const request& r) const {
         const text_config& c = w_->config.text;
         if (r.input_ids.rank() != 1 || r.input_ids.extent(0) < 1) throw shape_error("serving: input_ids must be [L] with L >= 1");
         if (r.max_new_tokens < 1) throw config_error("serving: max_new_tokens must be >= 1, got " + std::to_string(r.max_new_tokens));
-        const tensor ids = r.input_ids.to(dtype::i64).contiguous();
-        const index_t n = ids.numel();
+        const index_t n = r.input_ids.extent(0);
         if (n + r.max_new_tokens > c.max_position_embeddings)
             throw config_error("serving: prompt (" + std::to_string(n) + " tokens) + max_new_tokens (" + std::to_string(r.max_new_tokens) +
                                ") exceeds max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")");
+        const tensor ids = r.input_ids.to(dtype::i64).contiguous();
+        for (index_t i = 0; i < n; ++i)
+            if (const std::int64_t id = ids.data<std::int64_t>()[i]; id < 0 || id >= c.vocab_size)
+                throw shape_error("serving: token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+    }
+    // The vision tower's rows for the request's images (undefined without images).
+    tensor encode_images(const request& r) {
+        if (!r.pixel_values.defined()) return {};
+        if (!vision_) throw config_error("serving: this checkpoint has no vision tower");
+        return vision_forward(*vision_, r.pixel_values, r.grids, *exec_).image_embeds;
+    }
+    // start() with the image rows already made (by this or another rank: tensor_parallel_serving_model).
+    std::unique_ptr<sequence> start(request&& r, const tensor& image_embeds) {
+        const text_config& c = w_->config.text;
+        check(r);  // (cheap; start(r) also checks before the vision tower)
+        const tensor ids = r.input_ids.to(dtype::i64).contiguous();
+        const index_t n = ids.numel();
         const std::span<const std::int64_t> id_span{ids.data<std::int64_t>(), static_cast<std::size_t>(n)};
-        for (const std::int64_t id : id_span)
-            if (id < 0 || id >= c.vocab_size) throw shape_error("serving: token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-        tensor image_embeds;
-        if (r.pixel_values.defined()) {
-            if (!vision_) throw config_error("serving: this checkpoint has no vision tower");
-            image_embeds = vision_forward(*vision_, r.pixel_values, r.grids, *exec_).image_embeds;
-        }
         auto s = std::unique_ptr<sequence>(new sequence{next_serial_++, {id_span.begin(), id_span.end()}, n,
                                                         static_cast<std::int64_t>(std::count(id_span.begin(), id_span.end(), w_->config.image_token_id)),
                                                         get_rope_index(id_span, r.grids, {}, w_->config), embed_prompt(*w_, ids, image_embeds, *exec_),
@@ -152,6 +168,54 @@ private:
     std::vector<std::uint64_t> step_serials_;
 };
 
+// Tensor parallelism (sharding.hpp): one serving_model per rank, each with its shard and executor, run in
+// lockstep so that their collectives meet; rank 0 runs the vision tower (the only rank holding it) and every
+// rank embeds the same rows. Each rank samples the same token from the same gathered logits (the same
+// sampler, seeded alike): rank 0's result is reported.
+template <class Executor>
+class tensor_parallel_serving_model {
+public:
+    using request = serving_request;
+    using rank_model = serving_model<Executor>;
+    struct sequence {
+        std::vector<std::unique_ptr<typename rank_model::sequence>> ranks;
+    };
+
+    // ranks[r]: rank r's model; the lockstep has one thread per rank.
+    tensor_parallel_serving_model(std::vector<rank_model*> ranks, vl::lockstep& threads) : ranks_(std::move(ranks)), threads_(&threads) {
+        if (static_cast<int>(ranks_.size()) != threads.size())
+            throw config_error("tensor_parallel_serving_model: " + std::to_string(ranks_.size()) + " ranks for " + std::to_string(threads.size()) + " threads");
+    }
+
+    std::unique_ptr<sequence> start(request&& r) {
+        ranks_[0]->check(r);  // every rank's check is the same: it fails here, before any rank starts
+        const tensor image_embeds = ranks_[0]->encode_images(r);
+        auto s = std::make_unique<sequence>();
+        s->ranks.resize(ranks_.size());
+        threads_->run([&](int k) { s->ranks[static_cast<std::size_t>(k)] = ranks_[static_cast<std::size_t>(k)]->start(request(r), image_embeds); });
+        return s;
+    }
+    std::optional<serve::step_result> prefill(sequence& s, index_t chunk) {
+        std::vector<std::optional<serve::step_result>> out(ranks_.size());
+        threads_->run([&](int k) { out[static_cast<std::size_t>(k)] = ranks_[static_cast<std::size_t>(k)]->prefill(*s.ranks[static_cast<std::size_t>(k)], chunk); });
+        return out[0];
+    }
+    std::vector<serve::step_result> decode(std::span<sequence* const> batch) {
+        std::vector<std::vector<serve::step_result>> out(ranks_.size());
+        threads_->run([&](int k) {
+            std::vector<typename rank_model::sequence*> mine;
+            for (sequence* s : batch) mine.push_back(s->ranks[static_cast<std::size_t>(k)].get());
+            out[static_cast<std::size_t>(k)] = ranks_[static_cast<std::size_t>(k)]->decode(mine);
+        });
+        return out[0];
+    }
+    serve::usage usage_of(const sequence& s) const { return ranks_[0]->usage_of(*s.ranks[0]); }
+
+private:
+    std::vector<rank_model*> ranks_;
+    vl::lockstep* threads_;
+};
+
 // The scheduler over a serving_model, behind one interface whatever the executor (what `vlgraph serve`
 // holds): it owns the weights it was given, the executor, the model side and the scheduler.
 class serving_engine {
@@ -183,6 +247,39 @@ private:
     Executor exec_;
     serving_model<Executor> model_;
     serve::scheduler<serving_model<Executor>> scheduler_;
+};
+
+// The same over tensor-parallel ranks: shards[r] is rank r's shard (language_weights::load_shard with a
+// communicator of one group, which must outlive the engine), executors[r] its executor, threads one thread
+// per rank; the vision tower is rank 0's.
+template <class Executor>
+class tensor_parallel_serving_engine final : public serving_engine {
+public:
+    tensor_parallel_serving_engine(std::vector<language_weights> shards, std::optional<vision_weights> vision, const tokenizer& tok,
+                                   const std::vector<std::int64_t>& eos_token_ids, serve::scheduler_options options,
+                                   std::vector<std::unique_ptr<Executor>> executors, std::unique_ptr<vl::lockstep> threads)
+        : shards_(std::move(shards)), vision_(std::move(vision)), executors_(std::move(executors)), threads_(std::move(threads)) {
+        std::vector<serving_model<Executor>*> ranks;
+        for (std::size_t r = 0; r < shards_.size(); ++r) {
+            models_.push_back(std::make_unique<serving_model<Executor>>(shards_[r], r == 0 && vision_ ? &*vision_ : nullptr, tok, eos_token_ids, *executors_[r]));
+            ranks.push_back(models_.back().get());
+        }
+        model_.emplace(std::move(ranks), *threads_);
+        scheduler_.emplace(*model_, options);
+    }
+    ~tensor_parallel_serving_engine() override { scheduler_.reset(); }  // the loop ends before the models go
+    std::shared_ptr<serve::token_stream> submit(serving_request r) override { return scheduler_->submit(std::move(r)); }
+    void stop(std::chrono::milliseconds grace) override { scheduler_->stop(grace); }
+    serve::scheduler_stats stats() const override { return scheduler_->stats(); }
+
+private:
+    std::vector<language_weights> shards_;
+    std::optional<vision_weights> vision_;
+    std::vector<std::unique_ptr<Executor>> executors_;
+    std::unique_ptr<vl::lockstep> threads_;
+    std::vector<std::unique_ptr<serving_model<Executor>>> models_;
+    std::optional<tensor_parallel_serving_model<Executor>> model_;
+    std::optional<serve::scheduler<tensor_parallel_serving_model<Executor>>> scheduler_;
 };
 
 }  // namespace vl::qwen36
