@@ -13,6 +13,7 @@
 #include <vlgraph/backends/cpu/cpu.hpp>
 
 #include <functional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 

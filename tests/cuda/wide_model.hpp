@@ -9,6 +9,8 @@
 #include <vlgraph/models/qwen36/sharding.hpp>
 
 #include <optional>
+#include <string>
+#include <variant>
 
 namespace vl::test {
 
