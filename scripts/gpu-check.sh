@@ -25,6 +25,8 @@
 #     gpu         nvidia-smi and the bundled probe (device list, a tiny kernel); no GPU: prints
 #                 "no GPU present", writes the summary and exits 2
 #     test_*      every CUDA test with VLGRAPH_REQUIRE_CUDA=1 (a skip is a failure) and VLGRAPH_TEST_DATA
+#                 (test_nccl_one_rank is the NCCL step: a communicator of one rank, ncclCommInitAll with one
+#                 device, and a TP-1 run of the tiny checkpoint's logits against the run without one)
 #     memcheck_*, racecheck_*   compute-sanitizer on the op tests (SKIP, said so, when it is absent)
 #     cli_*       vlgraph encode / generate / logits --backend cuda on the tiny checkpoint, and
 #                 vlgraph diff --backend cuda when `vlgraph --help` lists diff

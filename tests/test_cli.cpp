@@ -238,6 +238,19 @@ BOOST_AUTO_TEST_CASE(generate_with_tensor_parallel_prints_the_same_text) {
     expect_failure(run_cli(cmd + " --tensor-parallel 3"), {"tensor parallel size 3 cannot split this model", "sizes that work: 1, 2"});
 }
 
+// --tensor-parallel N --backend cuda runs rank r on GPU r: more ranks than GPUs is refused before anything
+// loads, naming both numbers (64: more than any machine has; without NCCL the refusal says so instead).
+BOOST_AUTO_TEST_CASE(tensor_parallel_on_cuda_needs_a_gpu_per_rank) {
+    const run_result r = run_cli("generate --model " + data("tiny-qwen36").string() + " --prompt hi --max-new-tokens 1 --backend cuda --tensor-parallel 64");
+    if (r.output.find("built without the CUDA backend") != std::string::npos) {
+        BOOST_TEST(r.status == 2, r.output);
+        return;
+    }
+    expect_failure(r, {"--tensor-parallel 64 --backend cuda needs "});
+    BOOST_TEST((r.output.find("needs 64 GPUs (one rank per GPU), this machine has ") != std::string::npos || r.output.find("needs NCCL") != std::string::npos),
+               r.output);
+}
+
 BOOST_AUTO_TEST_CASE(generate_refuses_bad_requests) {
     const std::string pre = "generate --model " + data("tiny-qwen36").string() + " --prompt hi";
     BOOST_TEST(run_cli(pre + " --top-p 1.5").status == 2);

@@ -2,15 +2,18 @@
 //   - all_reduce_sum equals the rank-order f32 sum, bit for bit, on every rank (2, 3 and 4 ranks; f32 and
 //     bf16), and gives the same bits on every run;
 //   - broadcast and all_gather move exactly the right bytes;
-//   - a shape mismatch between ranks is a vl::shape_error on every rank (no hang).
+//   - a shape mismatch between ranks is a vl::shape_error on every rank (no hang);
+//   - the CPU executor refuses a communicator of device buffers (NCCL's) in the collective ops.
 #define BOOST_TEST_MODULE comm_cpu
 #include <boost/test/unit_test.hpp>
 
 #include "test_util.hpp"
 
 #include <vlgraph/backends/cpu/comm.hpp>
+#include <vlgraph/backends/cpu/cpu.hpp>
 
 #include <functional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -96,4 +99,24 @@ BOOST_AUTO_TEST_CASE(mismatched_ranks_are_errors_on_every_rank) {
     });
     BOOST_TEST(sums == std::vector<float>({3.0f, 3.0f}), boost::test_tools::per_element());
     vt::check_throws<vl::config_error>([] { vl::cpu::local_group bad(0); }, {"size must be at least 1"}, "size 0");
+}
+
+// What the CPU lowerings see of an NCCL communicator: device buffers (space()). It is never called.
+struct device_group final : vl::communicator {
+    int rank() const override { return 0; }
+    int size() const override { return 2; }
+    vl::memory_space space() const override { return vl::memory_space::device; }
+    void all_reduce_sum(void*, std::size_t, vl::dtype) override { throw std::logic_error("device_group: not a real group"); }
+    void broadcast(void*, std::size_t, int) override { throw std::logic_error("device_group: not a real group"); }
+    void all_gather(const void*, void*, std::size_t) override { throw std::logic_error("device_group: not a real group"); }
+};
+
+BOOST_AUTO_TEST_CASE(a_device_communicator_is_refused_on_the_cpu) {
+    device_group nccl_like;
+    vl::cpu::executor cpu{1};
+    const vl::tensor x = values_of(0, 4, vl::dtype::f32).reshape({1, 4});
+    vt::check_throws<vl::backend_error>([&] { (void)vl::eval(vl::all_reduce_sum(vl::input<2>(x), &nccl_like), cpu); },
+                                        {"cpu executor: all_reduce_sum over a communicator of device buffers (NCCL)"}, "all_reduce_sum");
+    vt::check_throws<vl::backend_error>([&] { (void)vl::eval(vl::all_gather_columns(vl::input<2>(x), &nccl_like), cpu); },
+                                        {"cpu executor: all_gather_columns over a communicator of device buffers (NCCL)"}, "all_gather_columns");
 }

@@ -15,6 +15,8 @@ struct lowering<cpu::executor, ops::all_gather_columns> {
     static value run(Ctx& ctx, const Node& node) {
         const value in = ctx.contiguous(node.a);
         if (!node.comm || node.comm->size() == 1) return in;
+        if (node.comm->space() != memory_space::host)
+            throw backend_error("cpu executor: all_gather_columns over a communicator of device buffers (NCCL): the CPU backend's ranks exchange host memory (vl::cpu::local_group)");
         const index_t ranks = node.comm->size(), rows = in.shape[0], cols = in.shape[1];
         value blocks = ctx.alloc(shape_t<3>{ranks, rows, cols});  // rank r's [L, C] at block r
         value out = ctx.alloc(node.shape());

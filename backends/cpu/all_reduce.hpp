@@ -15,6 +15,8 @@ struct lowering<cpu::executor, ops::all_reduce_sum> {
     static value run(Ctx& ctx, const Node& node) {
         const value in = ctx.contiguous(node.a);
         if (!node.comm || node.comm->size() == 1) return in;
+        if (node.comm->space() != memory_space::host)
+            throw backend_error("cpu executor: all_reduce_sum over a communicator of device buffers (NCCL): the CPU backend's ranks exchange host memory (vl::cpu::local_group)");
         value out = ctx.alloc(node.shape());
         ctx.launch([=, comm = node.comm] {
             const auto n = static_cast<std::size_t>(in.numel());

@@ -43,6 +43,7 @@ private:
         member(local_group& g, int r) : group_(g), rank_(r) {}
         int rank() const override { return rank_; }
         int size() const override { return group_.size_; }
+        memory_space space() const override { return memory_space::host; }
         using communicator::all_gather;
         using communicator::all_reduce_sum;
         using communicator::broadcast;

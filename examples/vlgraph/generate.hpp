@@ -6,7 +6,8 @@
 //
 // Builds the chat prompt (prompt.hpp: one user turn, the checkpoint's chat template, image pads expanded,
 // the vision tower), then generates: on the CPU in f32, or with --backend cuda in bf16 on the GPU.
-// --tensor-parallel N splits the language model over N ranks (CPU; tensor_parallel.hpp).
+// --tensor-parallel N splits the language model over N ranks (CPU threads, or N GPUs over NCCL with
+// --backend cuda; tensor_parallel.hpp).
 // Sampling defaults come from generation_config.json (do_sample false → greedy; repetition_penalty); --temperature 0 or
 // --greedy forces greedy. Stops at any eos id of generation_config.json or after --max-new-tokens (default:
 // generation_config's max_new_tokens, else 512). Text streams to stdout; counts and timings go to stderr.
@@ -66,10 +67,18 @@ inline int generate(const args& a) {
     double t_setup = 0;
     if (ranks > 1) {
         t_setup = seconds_since(t0) - p.vision_s;
-        r = on_cpu_ranks(vl::checkpoint::open(dir), cfg, ranks, threads, [&](const q::language_weights& w, vl::cpu::executor& cpu, int rank) {
-            return q::generate(w, p.input_ids, p.image_embeds, p.grids, opt, cpu, rank == 0 ? print : q::token_callback{});
-        });
-        where = "cpu, f32, tensor parallel " + std::to_string(ranks);
+#if VLGRAPH_CLI_CUDA
+        if (backend == "cuda") {
+            r = generate_on_cuda_ranks(vl::checkpoint::open(dir), cfg, ranks, p.input_ids, p.image_embeds, p.grids, opt, print);
+            where = "cuda, bf16, tensor parallel " + std::to_string(ranks) + " over NCCL";
+        }
+#endif
+        if (backend == "cpu") {
+            r = on_cpu_ranks(vl::checkpoint::open(dir), cfg, ranks, threads, [&](const q::language_weights& w, vl::cpu::executor& cpu, int rank) {
+                return q::generate(w, p.input_ids, p.image_embeds, p.grids, opt, cpu, rank == 0 ? print : q::token_callback{});
+            });
+            where = "cpu, f32, tensor parallel " + std::to_string(ranks);
+        }
     } else {
         // The CUDA path keeps the weights in bf16 (half the host memory of f32 on the way to the device); the
         // CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory).

@@ -2,7 +2,7 @@
 //
 //   vlgraph logits --model DIR (--prompt TEXT [--image PATH_OR_DATA_URI ...] [--system TEXT] [--no-think]
 //                               | --input-ids IDS.safetensors)
-//                  --out OUT.safetensors [--backend cpu|cuda] [--threads N]
+//                  --out OUT.safetensors [--backend cpu|cuda] [--threads N] [--tensor-parallel N]
 //
 // --prompt builds the same chat prompt as `vlgraph generate` (prompt.hpp). --input-ids takes the token ids
 // as they are (read_input_ids): a safetensors file with an integer tensor "input_ids", [L] or [1, L] (a text prompt: image
@@ -53,10 +53,18 @@ inline int logits(const args& a) {
     if (ranks > 1) {
         t_setup = seconds_since(t0) - p.vision_s;
         t0 = clock::now();  // the prefill time includes loading the shards
-        logits = on_cpu_ranks(vl::checkpoint::open(dir), cfg, ranks, threads, [&](const q::language_weights& w, vl::cpu::executor& cpu, int) {
-            return q::prompt_logits(w, ids, p.image_embeds, rope.position_ids, cpu);
-        });
-        where = "cpu, f32, tensor parallel " + std::to_string(ranks) + ", shards loaded in the prefill time";
+#if VLGRAPH_CLI_CUDA
+        if (backend == "cuda") {
+            logits = prompt_logits_on_cuda_ranks(vl::checkpoint::open(dir), cfg, ranks, ids, p.image_embeds, rope.position_ids);
+            where = "cuda, bf16, tensor parallel " + std::to_string(ranks) + " over NCCL, shards loaded in the prefill time";
+        }
+#endif
+        if (backend == "cpu") {
+            logits = on_cpu_ranks(vl::checkpoint::open(dir), cfg, ranks, threads, [&](const q::language_weights& w, vl::cpu::executor& cpu, int) {
+                return q::prompt_logits(w, ids, p.image_embeds, rope.position_ids, cpu);
+            });
+            where = "cpu, f32, tensor parallel " + std::to_string(ranks) + ", shards loaded in the prefill time";
+        }
     } else {
         // The CPU oracle reads bf16 matrices where they lie (bit-identical, half the memory).
         const q::language_weights w = backend == "cuda" ? q::language_weights::load(vl::checkpoint::open(dir), cfg, vl::dtype::bf16)

@@ -414,6 +414,8 @@ inline int serve(const args& a) {
         set.max_context = max_context_arg > 0 ? std::min(max_context_arg, cfg->text.max_position_embeddings) : cfg->text.max_position_embeddings;
         assets = {&*cfg, &*chat, &*tok, pre ? &*pre : nullptr};
         const int ranks = tensor_parallel_size(a, backend, *cfg);
+        if (ranks > 1 && backend != "cpu")
+            throw vl::config_error("serve: --tensor-parallel runs on the CPU backend (on CUDA, serving uses one GPU; generate and logits split over several)");
         progress = 0.1;
         const auto t0 = std::chrono::steady_clock::now();
         if (backend == "cpu" && ranks > 1) {

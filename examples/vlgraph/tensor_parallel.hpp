@@ -1,12 +1,18 @@
 // examples/vlgraph/tensor_parallel.hpp — `--tensor-parallel N` of generate and logits: N ranks, each a
-// thread of this process with its own CPU executor and its shard of the language model
-// (qwen36/sharding.hpp, language_weights::load_shard), reducing over an in-process group
-// (backends/cpu/comm.hpp). The prompt and the image embeddings are made once and shared: the vision tower
-// is replicated, and ranks of one process share memory, so nothing is broadcast. Rank 0's result is
-// returned (every rank computes the same). On the GPU this needs the NCCL communicator: not built yet.
+// thread of this process with its own executor and its shard of the language model (qwen36/sharding.hpp,
+// language_weights::load_shard). On the CPU (on_cpu_ranks below) the ranks reduce over an in-process group
+// (backends/cpu/comm.hpp); with --backend cuda rank r runs on GPU r over NCCL (on_cuda.cu,
+// on_cuda_ranks). The prompt and the image embeddings are made once and shared: the vision tower is
+// replicated, and ranks of one process share memory, so nothing is broadcast. Rank 0's result is returned
+// (every rank computes the same). Each rank's memory is printed at load (stderr).
 #pragma once
 
 #include "args.hpp"
+#include "weight_bytes.hpp"
+
+#if VLGRAPH_CLI_CUDA
+#include "on_cuda.hpp"
+#endif
 
 #include <vlgraph/backends/cpu/comm.hpp>
 #include <vlgraph/backends/cpu/cpu.hpp>
@@ -22,22 +28,17 @@
 
 namespace vlcli {
 
-// --tensor-parallel N (default 1), refused on CUDA and checked against the model before anything loads.
+// --tensor-parallel N (default 1), checked against the model, and on CUDA against the GPUs, before anything
+// loads.
 inline int tensor_parallel_size(const args& a, const std::string& backend, const vl::qwen36::model_config& cfg) {
     const int n = a.has("tensor-parallel") ? static_cast<int>(a.integer("tensor-parallel", 1, 64)) : 1;
-    if (n > 1 && backend != "cpu") throw usage_error("--tensor-parallel " + std::to_string(n) + " runs on the CPU backend only (the NCCL communicator is not built yet)");
+#if VLGRAPH_CLI_CUDA
+    if (n > 1 && backend == "cuda") check_cuda_ranks(n);  // vl::config_error naming both numbers
+#else
+    (void)backend;
+#endif
     if (n > 1) (void)vl::qwen36::plan_shards(cfg, 0, n);  // vl::config_error naming the dimension and the sizes that work
     return n;
-}
-
-// Bytes of the weights a rank holds in memory it owns (views of the mmap'd file excluded: the OS pages them).
-inline std::size_t owned_weight_bytes(const vl::qwen36::language_weights& w) {
-    std::size_t bytes = 0;
-    w.map([&](const vl::tensor& t) {
-        if (!t.storage_ptr()->read_only()) bytes += static_cast<std::size_t>(t.numel()) * vl::size_of(t.type());
-        return t;
-    });
-    return bytes;
 }
 
 // fn(rank's weights, rank's executor, rank) on `ranks` threads of threads_total / ranks threads each; returns
@@ -52,8 +53,8 @@ auto on_cpu_ranks(const vl::checkpoint& ck, const vl::qwen36::model_config& cfg,
     std::vector<q::language_weights> shards;
     for (int r = 0; r < ranks; ++r) {
         shards.push_back(q::language_weights::load_shard(ck, cfg, vl::dtype::f32, q::matrix_storage::as_stored, q::plan_shards(cfg, r, ranks), group.rank(r)));
-        std::fprintf(stderr, "tensor parallel: rank %d of %d holds %.1f MiB of weights in its own memory (bf16 matrices and the embedding are read from the mmap), %d thread(s)\n", r, ranks,
-                     static_cast<double>(owned_weight_bytes(shards.back())) / (1 << 20), per_rank);
+        std::fprintf(stderr, "tensor parallel: rank %d of %d: a shard of %.1f MiB, %.1f MiB of it in its own memory (bf16 matrices and the embedding are read from the mmap), %d thread(s)\n",
+                     r, ranks, static_cast<double>(shard_bytes(shards.back())) / (1 << 20), static_cast<double>(owned_weight_bytes(shards.back())) / (1 << 20), per_rank);
     }
     std::vector<std::optional<result>> out(static_cast<std::size_t>(ranks));
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));

@@ -7,8 +7,10 @@
 //     std::thread([&] { vl::communicator& c = group.rank(1); c.all_reduce_sum(partial); ... });
 //
 // Every rank calls the same collectives in the same order with buffers of the same size and dtype (a
-// mismatch is a vl::shape_error on every rank). Sums are taken in rank order, so every rank gets the same
-// bits, and the same bits on every run. Buffers live where the rank's executor keeps its data.
+// mismatch is a vl::shape_error on every rank). Every rank gets the same bits; the in-process group sums in
+// rank order (the same bits on every run too), NCCL in its ring's order. Buffers live where space() says:
+// host memory for vl::cpu::local_group, device memory for vl::cuda::nccl_communicator
+// (backends/cuda/comm.cuh), and an executor refuses a communicator whose buffers live elsewhere.
 #pragma once
 
 #include <vlgraph/error.hpp>
@@ -24,9 +26,11 @@ public:
     virtual ~communicator() = default;
     virtual int rank() const = 0;
     virtual int size() const = 0;
+    // Where the buffers passed to the collectives live (the memory of the executor the rank runs on).
+    virtual memory_space space() const = 0;
 
-    // data (count elements, f32 or bf16) becomes the elementwise sum over the ranks, accumulated in f32 in
-    // rank order (bf16 rounded once, at the end).
+    // data (count elements, f32 or bf16) becomes the elementwise sum over the ranks, accumulated in f32
+    // (bf16 rounded once, at the end).
     virtual void all_reduce_sum(void* data, std::size_t count, dtype type) = 0;
     // data becomes root's data on every rank.
     virtual void broadcast(void* data, std::size_t bytes, int root) = 0;

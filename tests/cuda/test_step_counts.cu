@@ -16,20 +16,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "cuda_test_main.hpp"
+#include "shim_report.hpp"
+#include "wide_model.hpp"
 
 #include <vlgraph/backends/cuda/cuda.cuh>
 #include <vlgraph/models/qwen36/language.hpp>
 
-#include <dlfcn.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <fstream>
-#include <map>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -44,84 +38,10 @@ using vl::tensor;
 constexpr long kernels_per_gdn_layer = 14, kernels_per_attention_layer = 15, kernels_for_embed_and_head = 4;
 constexpr long gemms_per_gdn_layer = 8, gemms_per_attention_layer = 7, gemms_for_head = 1;
 
-tensor zeros(dims s) {
-    tensor t = vl::cuda::empty_device(std::move(s), vl::dtype::bf16);
-    VL_CUDA_CHECK(cudaMemset(t.raw_data(), 0, t.nbytes()));
-    return t;
-}
+q36::language_weights wide_model() { return vl::test::zero_weights(vl::test::wide_config()); }
 
-q36::language_weights wide_model() {
-    q36::model_config cfg;
-    q36::text_config& t = cfg.text;
-    t.vocab_size = 1024, t.hidden_size = 5120, t.intermediate_size = 17408, t.num_hidden_layers = 3;
-    t.layer_types = {q36::layer_type::linear_attention, q36::layer_type::linear_attention, q36::layer_type::full_attention};
-    t.num_attention_heads = 24, t.num_key_value_heads = 4, t.head_dim = 256, t.max_position_embeddings = 262144;
-    t.linear_key_head_dim = 128, t.linear_value_head_dim = 128, t.linear_num_key_heads = 16, t.linear_num_value_heads = 48;
-    t.rope.theta = 1e7, t.rope.partial_rotary_factor = 0.25, t.rope.mrope_section = {11, 11, 10};
-    const index_t D = t.hidden_size, I = t.intermediate_size, C = t.linear_conv_dim(), Hv = t.linear_num_value_heads, Dv = t.linear_value_head_dim;
-    q36::language_weights w;
-    w.config = cfg;
-    w.embed_tokens = zeros({t.vocab_size, D});
-    for (index_t i = 0; i < t.num_hidden_layers; ++i) {
-        q36::decoder_layer_weights l;
-        l.input_layernorm = zeros({D}), l.post_attention_layernorm = zeros({D});
-        if (t.is_full_attention(i))
-            l.mixer = q36::attention_weights{zeros({t.q_proj_out(), D}), zeros({t.kv_proj_out(), D}), zeros({t.kv_proj_out(), D}), zeros({D, t.attn_out_dim()}),
-                                             zeros({t.head_dim}), zeros({t.head_dim})};
-        else
-            l.mixer = q36::delta_net_weights{zeros({C, D}), zeros({Hv * Dv, D}), zeros({Hv, D}), zeros({Hv, D}), zeros({q36::conv_kernel_size, C}),
-                                             zeros({Hv}), zeros({Hv}), zeros({Dv}), zeros({D, Hv * Dv})};
-        l.gate_proj = zeros({I, D}), l.up_proj = zeros({I, D}), l.down_proj = zeros({D, I});
-        w.layers.push_back(std::move(l));
-    }
-    w.norm = zeros({D});
-    w.lm_head = zeros({t.vocab_size, D});
-    return w;
-}
-
-// The stand-in's counts since its last report (then reset), parsed from vlshim_report's lines; empty when
-// not running on the stand-in.
-struct shim_counts {
-    std::map<std::string, long> n;
-    bool problems = false;
-    std::string text;
-};
-shim_counts shim_report(const char* label) {
-    shim_counts r;
-    auto report = reinterpret_cast<void (*)(const char*, int)>(dlsym(RTLD_DEFAULT, "vlshim_report"));
-    if (!report) return r;
-    std::fflush(stdout);
-    char path[] = "/tmp/vlshim-report-XXXXXX";
-    const int fd = mkstemp(path);
-    const int saved = dup(STDOUT_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    report(label, 1);
-    std::fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-    close(fd);
-    std::ifstream in(path);
-    std::stringstream all;
-    all << in.rdbuf();
-    std::remove(path);
-    r.text = all.str();
-    std::fputs(r.text.c_str(), stdout);
-    const auto grab = [&](const char* key, const char* pattern) {
-        std::smatch m;
-        if (std::regex_search(r.text, m, std::regex(pattern))) r.n[key] = std::stol(m[1]);
-    };
-    grab("launches", R"(\n  launches (\d+))");
-    grab("cudaMalloc", R"(cudaMalloc (\d+))");
-    grab("sync stream", R"(sync stream (\d+))");
-    grab("sync device", R"(sync stream \d+ device (\d+))");
-    grab("memcpy sync", R"(memcpy sync (\d+))");
-    grab("matmul", R"(matmul (\d+))");
-    grab("graph launch", R"(update \d+ launch (\d+))");
-    grab("replayed kernel", R"(replayed: kernel (\d+))");
-    grab("replayed gemm", R"(replayed: kernel \d+ gemm (\d+))");
-    r.problems = r.text.find("PROBLEM") != std::string::npos;
-    return r;
-}
+using vl::test::shim_counts;
+using vl::test::shim_report;
 
 void decode_step_is_one_graph_launch() {
     const q36::language_weights w = wide_model();

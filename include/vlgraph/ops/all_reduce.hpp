@@ -3,7 +3,8 @@
 //
 //     vl::all_reduce_sum(x, comm)      x: [...] floating  ->  [...] (the same shape on every rank)
 //
-// comm null (or a group of one): x itself. Accumulated in f32 in rank order (the communicator's rule).
+// comm null (or a group of one): x itself. Accumulated in f32 (the communicator's rule: in rank order on
+// the CPU group, in NCCL's ring order on GPUs; the same bits on every rank either way).
 #pragma once
 
 #include <vlgraph/comm.hpp>
