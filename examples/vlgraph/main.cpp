@@ -53,7 +53,8 @@ usage:
       <think> block. Text streams to stdout; counts and timings go to stderr.
       CPU: f32; --backend cuda: bf16 weights on the GPU. --tensor-parallel N
       splits the language model over N ranks (CPU: threads of this process,
-      the --threads shared among them); the text is the same as with one.
+      the --threads shared among them; CUDA: GPU r for rank r, over NCCL);
+      the text is the same as with one.
   vlgraph logits --model DIR (--prompt TEXT [--image ...] [--system TEXT] [--no-think]
                               | --input-ids IDS.safetensors)
                  --out OUT.safetensors [--backend cpu|cuda] [--threads N] [--tensor-parallel N]
@@ -86,6 +87,7 @@ usage:
       request's greedy output does not depend on the others. --port 0 takes
       a free port; the port is printed on stderr. SIGTERM: running requests
       may finish for --shutdown-grace-s, then the program exits 0.
+      --tensor-parallel N (CPU) splits the language model over N ranks.
   vlgraph --help
 
 Errors are reported as one line naming the file, tensor or field at fault.

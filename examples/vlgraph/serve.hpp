@@ -426,7 +426,8 @@ inline int serve(const args& a) {
             for (int r = 0; r < ranks; ++r) {
                 shards.push_back(q::language_weights::load_shard(ck, *cfg, vl::dtype::f32, q::matrix_storage::as_stored, q::plan_shards(*cfg, r, ranks), group->rank(r)));
                 executors.push_back(std::make_unique<vl::cpu::executor>(per_rank));
-                std::fprintf(stderr, "vlgraph serve: tensor parallel rank %d of %d: %.1f MiB of weights in its own memory, %d thread(s)\n", r, ranks,
+                std::fprintf(stderr, "vlgraph serve: tensor parallel rank %d of %d: a shard of %.1f MiB, %.1f MiB of it in its own memory, %d thread(s)\n", r,
+                             ranks, static_cast<double>(shard_bytes(shards.back())) / (1 << 20),
                              static_cast<double>(owned_weight_bytes(shards.back())) / (1 << 20), per_rank);
                 progress = 0.1 + 0.7 * (r + 1) / ranks;
             }
