@@ -31,7 +31,7 @@
 //
 // One exception to the chain: up to gemm_dot_rows rows with B[N, K] (decode
 // against checkpoint weights, one sequence or a batch of them) read B as it lies,
-// with dot products along k in 8 lanes (order in gemv_dot8) — the fma chain would
+// with dot products along k in 8 lanes (order in gemv_dot8_rows) — the fma chain would
 // need B transposed, twice the memory traffic. Each row is then computed alone, so
 // a row's bits do not depend on the other rows: a sequence decoded in a batch of
 // up to gemm_dot_rows gets the bits it gets alone.
@@ -61,6 +61,9 @@ inline constexpr index_t gemm_a_pack_floats = index_t{4} << 20;
 inline constexpr index_t gemm_small_m = 2 * gemm_mr;
 // At most this many rows times B[N, K] are dot products, row by row (decode batches).
 inline constexpr index_t gemm_dot_rows = 16;
+// Rows of such a batch computed together (sharing each widened chunk of B; 3 × 8 accumulators fill the
+// registers): groups of 3, the last of 2 or 1.
+inline constexpr index_t gemm_dot_group = 3;
 
 namespace gemm_detail {
 
@@ -102,14 +105,19 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
             for (index_t jr = 0; jr < cols; jr += 8) {
                 const index_t j = j0 + jr, nr = std::min<index_t>(8, cols - jr);
                 const TB* r[8];
-                float bias8[8], out[8];
+                float bias8[8], out[gemm_dot_group * 8];
                 for (index_t q = 0; q < 8; ++q) {  // a ragged end repeats its last column
                     r[q] = b + (j + std::min(q, nr - 1)) * k;
                     bias8[q] = bias ? bias[j + std::min(q, nr - 1)] : 0.0f;
                 }
-                for (index_t i = 0; i < m; ++i) {
-                    gemv_dot8(k, a + i * k, r, bias ? bias8 : nullptr, out);
-                    std::copy_n(out, nr, c + i * n + j);
+                for (index_t i = 0; i < m;) {  // gemm_dot_group rows at a time share each widened chunk of B
+                    const float* b8 = bias ? bias8 : nullptr;
+                    const index_t rows = std::min(gemm_dot_group, m - i);
+                    if (rows == 3) gemv_dot8_rows<3>(k, a + i * k, k, r, b8, out, 8);
+                    else if (rows == 2) gemv_dot8_rows<2>(k, a + i * k, k, r, b8, out, 8);
+                    else gemv_dot8_rows<1>(k, a + i * k, k, r, b8, out, 8);
+                    for (index_t g = 0; g < rows; ++g) std::copy_n(out + g * 8, nr, c + (i + g) * n + j);
+                    i += rows;
                 }
             }
         });

@@ -265,47 +265,50 @@ inline void kernel_row_wide(index_t kc, const float* __restrict a, const float* 
 #endif
 }
 
-// One row of A times 8 rows of B[N, K] (decode, a GEMV): dot products along k,
-// which read B as it lies. Fixed order: lane l of a column's accumulator chains
-// k = 8q + l (q = 0, 1, …, fma), the lanes are added as ((l0 + l1) + (l2 + l3)) +
-// ((l4 + l5) + (l6 + l7)), then the k ≥ 8⌊K/8⌋ tail is chained on (fma) and
-// the bias added last. r: the 8 rows of B; c: 8 outputs.
-template <gemm_b_element T>
-inline void gemv_dot8(index_t k, const float* __restrict a, const T* const (&r)[8], const float* bias, float* c) {
+// Rows rows of A (row stride lda) times 8 rows of B[N, K] (decode, a GEMV or a batch of them): dot
+// products along k, which read B as it lies — each chunk of B once for all the rows. Fixed order, per
+// output and whatever Rows: lane l of a column's accumulator chains k = 8q + l (q = 0, 1, …, fma), the
+// lanes are added as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the k ≥ 8⌊K/8⌋ tail is
+// chained on (fma) and the bias added last — so a row gets the same bits in any batch.
+// r: the 8 rows of B; c: Rows × 8 outputs (row stride ldc).
+template <int Rows, gemm_b_element T>
+inline void gemv_dot8_rows(index_t k, const float* __restrict a, index_t lda, const T* const (&r)[8], const float* bias, float* c, index_t ldc) {
     const index_t k8 = k / 8 * 8;
-    float sum[8];
+    float sum[Rows][8];
 #if VL_CPU_GEMM_AVX2
-    __m256 v0 = _mm256_setzero_ps(), v1 = v0, v2 = v0, v3 = v0, v4 = v0, v5 = v0, v6 = v0, v7 = v0;
-    const T *b0 = r[0], *b1 = r[1], *b2 = r[2], *b3 = r[3], *b4 = r[4], *b5 = r[5], *b6 = r[6], *b7 = r[7];
+    __m256 v[Rows][8];
+    for (int i = 0; i < Rows; ++i)
+        for (int j = 0; j < 8; ++j) v[i][j] = _mm256_setzero_ps();
     for (index_t q = 0; q < k8; q += 8) {
-        const __m256 x = _mm256_loadu_ps(a + q);
-        v0 = _mm256_fmadd_ps(x, load8(b0 + q), v0);
-        v1 = _mm256_fmadd_ps(x, load8(b1 + q), v1);
-        v2 = _mm256_fmadd_ps(x, load8(b2 + q), v2);
-        v3 = _mm256_fmadd_ps(x, load8(b3 + q), v3);
-        v4 = _mm256_fmadd_ps(x, load8(b4 + q), v4);
-        v5 = _mm256_fmadd_ps(x, load8(b5 + q), v5);
-        v6 = _mm256_fmadd_ps(x, load8(b6 + q), v6);
-        v7 = _mm256_fmadd_ps(x, load8(b7 + q), v7);
+        __m256 x[Rows];
+        for (int i = 0; i < Rows; ++i) x[i] = _mm256_loadu_ps(a + i * lda + q);
+        for (int j = 0; j < 8; ++j) {
+            const __m256 b = load8(r[j] + q);
+            for (int i = 0; i < Rows; ++i) v[i][j] = _mm256_fmadd_ps(x[i], b, v[i][j]);
+        }
     }
     // hadd pairs neighbouring lanes within each 128-bit half: after two rounds the
     // halves hold (l0+l1)+(l2+l3) and (l4+l5)+(l6+l7) of each column
-    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
-    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(v4, v5), _mm256_hadd_ps(v6, v7));
-    _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
+    for (int i = 0; i < Rows; ++i) {
+        const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(v[i][0], v[i][1]), _mm256_hadd_ps(v[i][2], v[i][3]));
+        const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(v[i][4], v[i][5]), _mm256_hadd_ps(v[i][6], v[i][7]));
+        _mm256_storeu_ps(sum[i], _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
+    }
 #else
-    for (int j = 0; j < 8; ++j) {
-        float l[8] = {};
-        for (index_t q = 0; q < k8; q += 8)
-            for (int i = 0; i < 8; ++i) l[i] = fused(a[q + i], widen(r[j][q + i]), l[i]);
-        sum[j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    }
+    for (int i = 0; i < Rows; ++i)
+        for (int j = 0; j < 8; ++j) {
+            float l[8] = {};
+            for (index_t q = 0; q < k8; q += 8)
+                for (int t = 0; t < 8; ++t) l[t] = fused(a[i * lda + q + t], widen(r[j][q + t]), l[t]);
+            sum[i][j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        }
 #endif
-    for (int j = 0; j < 8; ++j) {
-        float t = sum[j];
-        for (index_t q = k8; q < k; ++q) t = fused(a[q], widen(r[j][q]), t);
-        c[j] = bias ? t + bias[j] : t;
-    }
+    for (int i = 0; i < Rows; ++i)
+        for (int j = 0; j < 8; ++j) {
+            float t = sum[i][j];
+            for (index_t q = k8; q < k; ++q) t = fused(a[i * lda + q], widen(r[j][q]), t);
+            c[i * ldc + j] = bias ? t + bias[j] : t;
+        }
 }
 
 // Portable micro-kernel: same tile, same order of summation.
