@@ -5,7 +5,8 @@
 //
 //   vl::serve::chat_request r = vl::serve::parse_chat_request(body, limits);   // vl::serve::api_error
 //   auto images = vl::serve::image_sources(r.messages, limits);               // data: URLs only
-//   std::string event = vl::serve::sse_event(vl::serve::chunk(id, created, model, {.role = true}));
+//   vl::serve::chunk_delta d;  d.role = true;                                 // the first chunk
+//   std::string event = vl::serve::sse_event(vl::serve::chunk(id, created, model, d));
 //
 // A request body is untrusted: it is read by the one JSON reader (vl::parse_json, nesting ≤ 32), every
 // known field is type- and range-checked with an error that names it (OpenAI's `param`), and `null` means
