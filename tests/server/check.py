@@ -14,6 +14,7 @@
                                       message PROMPT (after the images, as data: URIs of their files, the MIME
                                       type from the file name), max_tokens, temperature 0, EXTRA_JSON merged in
     check.py strip-vision SRC DST    writes DST/model.safetensors: SRC's without the model.visual.* tensors
+    check.py same A B [KEY...]       the summaries A and B agree on KEYs (default: all four)
     check.py prefix SHORT LONG       the summary SHORT's content is a prefix of LONG's (and reasoning likewise)
     check.py stop-expect SUMMARY     prints STOP and EXPECTED_CONTENT (one JSON line): a stop string taken from
                                       the middle of SUMMARY's content and the content cut before it
@@ -281,6 +282,13 @@ def cmd_prefix(a, b):
     print("prefix")
 
 
+def cmd_same(a, b, keys):
+    x, y = read_summary(a), read_summary(b)
+    for k in keys or ("content", "reasoning", "finish_reason", "usage"):
+        need(x.get(k) == y.get(k), f"{k} differs: {short(x.get(k), 160)} vs {short(y.get(k), 160)}")
+    print("same")
+
+
 def cmd_stop_expect(path):
     s = read_summary(path)
     c = s["content"]
@@ -377,6 +385,8 @@ def main(argv):
             cmd_strip_vision(pos[0], pos[1])
         elif cmd == "prefix":
             cmd_prefix(pos[0], pos[1])
+        elif cmd == "same":
+            cmd_same(pos[0], pos[1], pos[2:])
         elif cmd == "stop-expect":
             cmd_stop_expect(pos[0])
         else:

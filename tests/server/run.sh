@@ -150,6 +150,7 @@ req() {
     shift 5 2>/dev/null || shift $#
     local data=()
     [[ -n $body ]] && data=(-H 'Content-Type: application/json' -H 'Expect:' --data-binary "@$body")
+    rm -f -- "$tmp/$out" "$tmp/$out.hdr"
     code=$(curl -sS -o "$tmp/$out" -D "$tmp/$out.hdr" -w '%{http_code}' --max-time "${max_time:-60}" \
         -X "$method" "${data[@]}" "$@" "http://127.0.0.1:${PORT[$srv]}$path" 2>"$tmp/$out.curl")
     rc=$?
@@ -218,15 +219,9 @@ field() { check get "$tmp/$1.sum" "$2" --json; }
 
 # same OUT_A OUT_B [KEYS]: the summaries agree on KEYS (default: all of them).
 same() {
-    local a=$1 b=$2 k va vb
-    for k in ${3:-content reasoning finish_reason usage}; do
-        va=$(field "$a" "$k") || { why+="no summary of $a; "; return 1; }
-        vb=$(field "$b" "$k") || { why+="no summary of $b; "; return 1; }
-        if [[ $va != "$vb" ]]; then
-            why+="$k differs: ${va:0:160} vs ${vb:0:160}; "
-            return 1
-        fi
-    done
+    local o
+    # shellcheck disable=SC2086
+    o=$(check same "$tmp/$1.sum" "$tmp/$2.sum" ${3:-}) || { why+="$o; "; return 1; }
 }
 
 # still_serves SERVER REF: a normal request afterwards, answered exactly as REF (an earlier summary of the
@@ -617,8 +612,9 @@ if want queue && ready queue; then
     [[ $code == curl-28 ]] || why+="the $qlong-token stream was not still running after 1 s (curl: $code); "
     ((got >= 2)) || why+="only $got chunks in 1 s: too slow to tell; "
     t0=$(date +%s%N)
-    max_time=30 still_serves queue qref
+    max_time=30 chat probe queue "$(cat -- "$tmp/qref.req")"
     ms=$((($(date +%s%N) - t0) / 1000000))
+    expect_completion probe && same probe qref
     # the rest of the abandoned request would take (qlong - got) / got seconds; allow half of that (>= 0.5 s)
     bound=$(((qlong - got) * 500 / (got > 0 ? got : 1)))
     ((bound >= 500)) || bound=500
