@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes vlgraph's untrusted-input code with libFuzzer (clang, ASan + UBSan; leaks are findings too).
 #
-#   scripts/fuzz.sh TARGET SECONDS      one target: image configs checkpoint tokenizer chat_template shapes
+#   scripts/fuzz.sh TARGET SECONDS      one target: image configs checkpoint tokenizer chat_template shapes request
 #   scripts/fuzz.sh all SECONDS         every target, one after another, SECONDS each
 #   FUZZ_JOBS=2 scripts/fuzz.sh all S   the same, that many targets at a time
 #
@@ -13,7 +13,7 @@
 # something, else 0. Replay a reproducer: build-asan/tests/fuzz/fuzz_<target> <file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(image configs checkpoint tokenizer chat_template shapes)
+all_targets=(image configs checkpoint tokenizer chat_template shapes request)
 if [ $# -ne 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
   echo "usage: scripts/fuzz.sh TARGET|all SECONDS   (targets: ${all_targets[*]})" >&2
   exit 2

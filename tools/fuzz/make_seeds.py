@@ -127,6 +127,44 @@ def chat_template():
     put("chat_template", "messages_thinking.json", bytes([ord("M") | 15]) + json.dumps(messages[:2]).encode())
 
 
+def request():
+    # Q + a request body; S + stop strings and text; R + text to split (see fuzz_request.cpp).
+    png = "data:image/png;base64," + base64.b64encode(bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8cfc0000003010100c9fe92ef"
+        "0000000049454e44ae426082")).decode()
+    user = {"role": "user", "content": "Hello"}
+    bodies = {
+        "minimal.json": {"messages": [user]},
+        "all_fields.json": {"model": "qwen", "messages": [{"role": "system", "content": "Be brief."}, user,
+                                                          {"role": "assistant", "content": "Hi.", "reasoning_content": "greet"}, user],
+                            "temperature": 0.7, "top_p": 0.9, "top_k": -1, "repetition_penalty": 1.05, "seed": 42, "max_tokens": 64,
+                            "max_completion_tokens": 32, "stop": ["\n\n", "###"], "n": 1, "stream": True,
+                            "stream_options": {"include_usage": True},
+                            "chat_template_kwargs": {"enable_thinking": False, "preserve_thinking": True}, "tools": [], "tool_choice": "none"},
+        "nulls.json": {"messages": [user], "temperature": None, "stop": None, "stream_options": None, "tools": None, "unknown": {"x": [1]}},
+        "image.json": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png}},
+                                                                 {"type": "text", "text": "What is this?"},
+                                                                 {"type": "image_url", "image_url": png}]}]},
+        "http_image.json": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}]}]},
+        "path_image.json": {"messages": [{"role": "user", "content": [{"type": "image", "path": "/etc/passwd"}]}]},
+        "wrong_types.json": {"messages": [user], "temperature": "hot", "n": 2, "stop": ["a", "b", "c", "d", "e"]},
+        "tools.json": {"messages": [user], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
+    }
+    for name, body in bodies.items():
+        put("request", name, b"Q" + json.dumps(body).encode())
+
+    def stops(strings, seed, text):
+        out = bytes([len(strings)])
+        for st in strings:
+            out += bytes([len(st)]) + st
+        return b"S" + out + bytes([seed]) + text
+    put("request", "stop_split", stops([b"###", b"\n\nUser:"], 3, b"Hello ## world ###tail"))
+    put("request", "stop_overlap", stops([b"ab", b"bc", b"abcd"], 9, b"xxabcd"))
+    put("request", "stop_multibyte", stops(["\u20ac \U0001F600".encode()], 5, "d\u00e9j\u00e0 \u20ac \U0001F601 \u20ac \U0001F600 end".encode()))
+    put("request", "reasoning_open", b"R\x01" + b"\nLet me think.\n\n</think>\n\nThe answer is 4.")
+    put("request", "reasoning_reopen", b"R\x06" + "Intro <think>\nhmm \u00e9\n</th</think>\n\nOutro<think>".encode())
+
+
 def shapes():
     # op byte, then extents / arguments (see fuzz_shapes.cpp): small valid nodes of every op.
     for i, seq in enumerate([[0, 2, 3, 1, 3], [2, 2, 3, 3, 4], [3, 2, 2, 3, 2, 3, 2], [4, 2, 3, 4, 3, 4], [5, 2, 6, 2, 3, 3],
@@ -143,3 +181,4 @@ if __name__ == "__main__":
     tokenizer()
     chat_template()
     shapes()
+    request()
