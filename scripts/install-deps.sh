@@ -5,7 +5,7 @@
 # runtime libraries are for the sanitizer build and the fuzzers (scripts/sanitize.sh, fuzz.sh); curl and
 # python3 for the server tests (tests/server).
 set -euo pipefail
-packages=(build-essential cmake libeigen3-dev nlohmann-json3-dev libstb-dev libwebp-dev libjpeg62-turbo-dev libpcre2-dev libutf8proc-dev libboost-test-dev curl python3 clang libclang-rt-14-dev time)
+packages=(build-essential cmake libeigen3-dev nlohmann-json3-dev libstb-dev libwebp-dev libjpeg62-turbo-dev libpcre2-dev libutf8proc-dev libboost-test-dev libcpp-httplib-dev pkg-config curl python3 clang libclang-rt-14-dev time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

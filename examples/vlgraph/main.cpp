@@ -7,12 +7,14 @@
 //   vlgraph logits --model DIR (--prompt TEXT [--image ...] | --input-ids IDS) --out OUT [options]
 //   vlgraph diff --model DIR (--prompt TEXT [--image ...] | --input-ids IDS) [--backend cpu|cuda] [--perturb TENSOR[=SCALE]]
 //   vlgraph tokenize --model DIR --text TEXT
+//   vlgraph serve --model DIR [--backend cpu|cuda] [--host H] [--port P] [options]
 #include "args.hpp"
 #include "diff.hpp"
 #include "encode.hpp"
 #include "generate.hpp"
 #include "inspect.hpp"
 #include "logits.hpp"
+#include "serve.hpp"
 #include "tokenize.hpp"
 
 #include <cstdio>
@@ -72,6 +74,17 @@ usage:
       the second run only.
   vlgraph tokenize --model DIR --text TEXT
       Print the token ids of TEXT (space-separated; no special tokens added).
+  vlgraph serve --model DIR [--backend cpu|cuda] [--threads N] [--host 127.0.0.1]
+                [--port 8080] [--max-batch 8] [--max-queue 64] [--max-context N]
+                [--api-key KEY] [--max-body-bytes B] [--max-images 8]
+                [--max-image-pixels P] [--prefill-chunk 256] [--shutdown-grace-s 10]
+      An OpenAI-compatible server: POST /v1/chat/completions (text and
+      data: image URLs, SSE streaming, reasoning_content split from content),
+      GET /v1/models, GET /health (503 while loading). Requests are batched
+      continuously (--max-batch running, --max-queue waiting, then 429); a
+      request's greedy output does not depend on the others. --port 0 takes
+      a free port; the port is printed on stderr. SIGTERM: running requests
+      may finish for --shutdown-grace-s, then the program exits 0.
   vlgraph --help
 
 Errors are reported as one line naming the file, tensor or field at fault.
@@ -98,6 +111,11 @@ int main(int argc, char** argv) {
                 vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "out", "backend", "threads", "tensor-parallel"}, {"no-think"}));
         if (command == "diff")
             return vlcli::diff(vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "backend", "threads", "perturb"}, {"no-think"}));
+        if (command == "serve")
+            return vlcli::serve(vlcli::args(argc, argv, 2,
+                                            {"model", "backend", "threads", "host", "port", "max-batch", "max-queue", "max-context", "api-key",
+                                             "max-body-bytes", "max-images", "max-image-pixels", "prefill-chunk", "shutdown-grace-s"},
+                                            {}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");
     } catch (const vlcli::usage_error& e) {

@@ -1,5 +1,5 @@
 // examples/vlgraph/on_cuda.hpp — the model on the CUDA backend, for `--backend cuda` of `vlgraph encode`,
-// `generate`, `logits` and `diff`. Defined in on_cuda.cu, which is compiled (by nvcc) into the program only when
+// `generate`, `logits`, `diff` and `serve`. Defined in on_cuda.cu, which is compiled (by nvcc) into the program only when
 // the CUDA backend is built; the rest of the program stays plain C++.
 //
 // bf16 weights and intermediates on the GPU, f32 arithmetic (and an f32 delta-rule state); results come
@@ -9,8 +9,12 @@
 #include <vlgraph/compare.hpp>
 #include <vlgraph/models/qwen36/generate.hpp>
 #include <vlgraph/models/qwen36/language_weights.hpp>
+#include <vlgraph/models/qwen36/serving.hpp>
 #include <vlgraph/models/qwen36/vision.hpp>
 #include <vlgraph/models/qwen36/vision_weights.hpp>
+
+#include <memory>
+#include <vector>
 
 namespace vlcli {
 
@@ -32,5 +36,10 @@ vl::trace_recorder prefill_trace_on_cuda(const vl::qwen36::language_weights& hos
 vl::qwen36::generation_result generate_on_cuda(const vl::qwen36::language_weights& host_weights, const vl::tensor& input_ids,
                                                const vl::tensor& image_embeds, std::span<const vl::qwen36::grid_thw> grids,
                                                const vl::qwen36::generate_options& options, const vl::qwen36::token_callback& on_token);
+
+// The serving engine of `vlgraph serve --backend cuda`: bf16 weights on the GPU, continuous batching.
+std::unique_ptr<vl::qwen36::serving_engine> serving_engine_on_cuda(const vl::checkpoint& ck, const vl::qwen36::model_config& config, bool vision,
+                                                                   const vl::qwen36::tokenizer& tok, std::vector<std::int64_t> eos_token_ids,
+                                                                   vl::serve::scheduler_options options);
 
 }  // namespace vlcli

@@ -14,6 +14,7 @@
 #include <vlgraph/io/safetensors.hpp>
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/preprocess.hpp>
+#include <vlgraph/models/qwen36/prompt.hpp>
 #include <vlgraph/models/qwen36/tokenizer.hpp>
 #include <vlgraph/models/qwen36/vision.hpp>
 #include <vlgraph/models/qwen36/vision_weights.hpp>
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,33 +53,18 @@ inline chat_prompt render_chat_prompt(const args& a, const std::filesystem::path
     for (const auto& src : a.all("image")) user.content.push_back(q::content_part::of_image(src));
     user.content.push_back(q::content_part::of_text(a.required("prompt")));
     messages.push_back(std::move(user));
-    std::string rendered = q::chat_template::load(dir).render(messages, {.add_generation_prompt = true, .enable_thinking = !a.flag("no-think")});
-
-    chat_prompt p;
+    const q::chat_template chat = q::chat_template::load(dir);
     std::optional<q::preprocessor_config> pre;
-    std::vector<vl::image::rgb8_image> images;
-    std::int64_t image_tokens = 0;
-    if (a.has("image")) {
-        pre = q::load_preprocessor_config(dir, cfg.vision);
-        for (const auto& src : a.all("image")) images.push_back(vl::image::load_image(src));
-        std::vector<std::int64_t> tokens;
-        for (std::size_t i = 0; i < images.size(); ++i) tokens.push_back(q::plan_image(images[i].height, images[i].width, *pre, i).tokens);
-        for (const std::int64_t t : tokens) image_tokens += t;
-        rendered = q::expand_image_pads(rendered, tokens);
-    }
-    const std::vector<std::int32_t> ids = tok.bpe.encode(rendered);
-    const auto n = static_cast<std::int64_t>(ids.size());
-    if (n + reserve > cfg.text.max_position_embeddings)
-        throw vl::config_error("prompt of " + std::to_string(n) + " tokens (" + std::to_string(image_tokens) + " of them for " +
-                               std::to_string(images.size()) + " image(s))" + (reserve > 0 ? " + " + std::to_string(reserve) + " new tokens" : std::string()) +
-                               " exceeds max_position_embeddings (" + std::to_string(cfg.text.max_position_embeddings) +
-                               "); refused before the images are resized or encoded");
-    if (pre) {
-        const q::preprocessed pixels = q::preprocess(images, *pre);
-        p.grids = q::grids_from_tensor(pixels.image_grid_thw);
-        p.pixel_values = pixels.pixel_values;
-    }
-    p.input_ids = vl::tensor::from(std::vector<std::int64_t>(ids.begin(), ids.end()), {static_cast<vl::index_t>(ids.size())});
+    if (a.has("image")) pre = q::load_preprocessor_config(dir, cfg.vision);
+    q::prompt_limits limits;
+    limits.reserve = reserve;
+    limits.max_images = std::numeric_limits<std::size_t>::max();
+    const q::prepared_prompt prepared =
+        q::prepare_prompt(messages, {.add_generation_prompt = true, .enable_thinking = !a.flag("no-think")}, {&cfg, &chat, &tok, pre ? &*pre : nullptr}, limits);
+    chat_prompt p;
+    p.input_ids = prepared.input_ids;
+    p.pixel_values = prepared.pixel_values;
+    p.grids = prepared.grids;
     return p;
 }
 

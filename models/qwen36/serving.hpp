@@ -23,6 +23,7 @@
 #include <vlgraph/serve/scheduler.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -149,6 +150,39 @@ private:
     std::uint64_t next_serial_ = 0;
     std::optional<language_program<Executor>> step_;
     std::vector<std::uint64_t> step_serials_;
+};
+
+// The scheduler over a serving_model, behind one interface whatever the executor (what `vlgraph serve`
+// holds): it owns the weights it was given, the executor, the model side and the scheduler.
+class serving_engine {
+public:
+    virtual ~serving_engine() = default;
+    // Throws serve::queue_full or serve::not_accepting.
+    virtual std::shared_ptr<serve::token_stream> submit(serving_request r) = 0;
+    virtual void stop(std::chrono::milliseconds grace) = 0;
+    virtual serve::scheduler_stats stats() const = 0;
+};
+
+template <class Executor>
+class serving_engine_on final : public serving_engine {
+public:
+    // vision: nullopt without a vision tower. The weights are in the executor's memory (or host tensors it
+    // reads); the executor is made here from executor_args (it is neither copied nor moved).
+    template <class... ExecutorArgs>
+    serving_engine_on(language_weights w, std::optional<vision_weights> vision, const tokenizer& tok, std::vector<std::int64_t> eos_token_ids,
+                      serve::scheduler_options options, ExecutorArgs&&... executor_args)
+        : w_(std::move(w)), vision_(std::move(vision)), exec_(std::forward<ExecutorArgs>(executor_args)...), model_(w_, vision_ ? &*vision_ : nullptr, tok, std::move(eos_token_ids), exec_),
+          scheduler_(model_, options) {}
+    std::shared_ptr<serve::token_stream> submit(serving_request r) override { return scheduler_.submit(std::move(r)); }
+    void stop(std::chrono::milliseconds grace) override { scheduler_.stop(grace); }
+    serve::scheduler_stats stats() const override { return scheduler_.stats(); }
+
+private:
+    language_weights w_;
+    std::optional<vision_weights> vision_;
+    Executor exec_;
+    serving_model<Executor> model_;
+    serve::scheduler<serving_model<Executor>> scheduler_;
 };
 
 }  // namespace vl::qwen36
