@@ -149,8 +149,10 @@ public:
     }
 
     // Untyped pointer to element 0 of this view.
+    // (Null while a program's sizing pass plans memory: its tensors have no storage yet, and their views no address.)
     void* raw_data() const {
-        return static_cast<char*>(storage_->data()) + static_cast<std::ptrdiff_t>(offset_) * static_cast<std::ptrdiff_t>(size_of(dtype_));
+        char* base = static_cast<char*>(storage_->data());
+        return base ? base + static_cast<std::ptrdiff_t>(offset_) * static_cast<std::ptrdiff_t>(size_of(dtype_)) : nullptr;
     }
     // Typed host pointer to element 0; checks dtype and memory space.
     template <element T>
