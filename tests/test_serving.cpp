@@ -16,9 +16,11 @@
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/prompt.hpp>
 #include <vlgraph/models/qwen36/serving.hpp>
+#include <vlgraph/serve/prefix_cache.hpp>
 #include <vlgraph/serve/scheduler.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -194,4 +196,130 @@ BOOST_AUTO_TEST_CASE(tensor_parallel_serving_gives_the_tokens_of_one_rank) {
         BOOST_TEST(two[i].error.empty(), two[i].error);
         BOOST_TEST(two[i].tokens == one[i].tokens, "request " << i << ": TP 2 greedy tokens = TP 1");
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Prefix cache (serving_options::prefix_cache_bytes): the store itself, then a 6-turn conversation whose
+// every turn gives, with the cache, the logits and greedy tokens it gives without — bit for bit.
+
+namespace {
+
+struct turn_result {
+    std::vector<std::int32_t> tokens;
+    std::string text;
+    vl::tensor first_logits;  // host f32 [1, V]: what the first token was sampled from
+    std::int64_t cached = 0;
+};
+
+// One request alone, straight through the model (prefill chunks of `chunk`, then decode steps).
+turn_result run_alone(q::serving_model<vl::cpu::executor>& model, q::serving_request r, index_t chunk) {
+    std::unique_ptr<q::serving_model<vl::cpu::executor>::sequence> s = model.start(std::move(r));
+    turn_result out;
+    out.cached = model.usage_of(*s).cached_tokens;
+    std::optional<sv::step_result> t;
+    while (!(t = model.prefill(*s, chunk))) {}
+    out.first_logits = s->logits;
+    for (;;) {
+        out.tokens.push_back(t->token);
+        out.text += t->text;
+        if (t->finish) return out;
+        q::serving_model<vl::cpu::executor>::sequence* one = s.get();
+        t = model.decode(std::span(&one, 1))[0];
+    }
+}
+
+bool same_bits(const vl::tensor& a, const vl::tensor& b) {
+    return a.shape() == b.shape() && a.type() == b.type() && std::memcmp(a.contiguous().raw_data(), b.contiguous().raw_data(), a.nbytes()) == 0;
+}
+
+std::vector<std::uint64_t> numbers(std::initializer_list<int> v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_prefix_store_finds_the_longest_stored_prefix_and_evicts_least_recently_used) {
+    sv::prefix_cache<int> store({.max_bytes = 100, .block = 2});
+    store.insert(numbers({1, 2}), 12, 40);
+    store.insert(numbers({1, 2, 3, 4}), 1234, 40);
+    BOOST_CHECK_THROW(store.insert(numbers({1, 2, 3}), 0, 1), vl::config_error);  // not whole blocks
+    const std::vector<std::uint64_t> query = numbers({1, 2, 3, 4, 5, 6});
+    BOOST_TEST(store.find(query, 6)->snapshot == 1234);
+    BOOST_TEST(store.find(query, 3)->snapshot == 12, "no longer than max_length");
+    BOOST_TEST(store.find(numbers({1, 2, 3, 9}), 4)->snapshot == 12, "a prefix, not merely a hash");
+    BOOST_TEST(!store.find(numbers({2, 1, 3, 4}), 4));
+    BOOST_TEST(!store.find(numbers({1}), 1), "shorter than a block");
+    {
+        const auto held = store.find(numbers({1, 2, 0}), 3);  // {1, 2} in use
+        store.insert(numbers({7, 8}), 78, 40);                // over 100 bytes: the least recently used that nobody holds goes
+        BOOST_TEST(store.stats().evictions == 1u);
+        BOOST_TEST(store.find(query, 6)->snapshot == 12, "{1,2,3,4} went: {1,2} is held and {7,8} is newer");
+    }
+    const sv::prefix_cache_stats st = store.stats();
+    BOOST_TEST(st.entries == 2u);
+    BOOST_TEST(st.bytes <= 100u);
+    sv::byte_ledger ledger;
+    {
+        sv::byte_ledger::ticket a = ledger.charge(10), b = ledger.charge(5);
+        BOOST_TEST(ledger.bytes() == 15u);
+    }
+    BOOST_TEST(ledger.bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_six_turn_conversation_gives_with_the_prefix_cache_what_it_gives_without) {
+    fixture f;
+    constexpr index_t chunk = 16;
+    // Without: the fixture's model. With: a cache of 64 MiB, and one of 600 KiB that must evict as it goes.
+    q::serving_model<vl::cpu::executor> cached{f.w, &f.vw, f.tok, {2015, 2017}, f.cpu, {std::size_t{64} << 20, chunk, 48}};
+    q::serving_model<vl::cpu::executor> small{f.w, &f.vw, f.tok, {2015, 2017}, f.cpu, {std::size_t{600} << 10, chunk, 48}};
+    const std::string images = std::string(VLGRAPH_TEST_DATA) + "/images/";
+    std::vector<q::message> chat{{"system", {q::content_part::of_text("You are a careful agent. Answer briefly.")}, std::nullopt}};
+    std::int64_t reused = 0;
+    for (int turn = 0; turn < 6; ++turn) {
+        q::message user{"user", {}, std::nullopt};
+        if (turn == 0) user.content.push_back(q::content_part::of_image(images + "img_a_128x160.png"));
+        if (turn == 3) user.content.push_back(q::content_part::of_image(images + "img_b_96x64.png"));
+        user.content.push_back(q::content_part::of_text("Turn " + std::to_string(turn) + ": " + std::string(static_cast<std::size_t>(5 + 9 * turn), 'a' + turn)));
+        chat.push_back(std::move(user));
+        const q::prepared_prompt p = q::prepare_prompt(chat, {}, {&f.config, &f.chat, &f.tok, &f.pre});
+        q::serving_request r{p.input_ids, p.pixel_values, p.grids, {}, 12};
+        r.sampling.greedy = true;
+        const turn_result without = run_alone(f.model, r, chunk), with = run_alone(cached, r, chunk), with_small = run_alone(small, r, chunk);
+        BOOST_TEST_CONTEXT("turn " << turn << " (" << p.input_ids.numel() << " prompt tokens, " << with.cached << " from the cache)") {
+            BOOST_TEST(without.cached == 0);
+            BOOST_TEST(same_bits(with.first_logits, without.first_logits), "the first token's logits, bit for bit");
+            BOOST_TEST(with.tokens == without.tokens);
+            BOOST_TEST(same_bits(with_small.first_logits, without.first_logits));
+            BOOST_TEST(with_small.tokens == without.tokens);
+            BOOST_TEST(with.cached % chunk == 0);
+            BOOST_TEST(with.cached < p.input_ids.numel());
+            if (turn > 0) BOOST_TEST(with.cached > 0, "a later turn resumes from the earlier turns' prefix");
+        }
+        reused += with.cached;
+        chat.push_back({"assistant", {q::content_part::of_text(without.text)}, std::nullopt});
+    }
+    const sv::prefix_cache_stats st = cached.prefix_stats(), st_small = small.prefix_stats();
+    BOOST_TEST_MESSAGE("prefix cache over 6 turns: " << st.hits << " hits of " << st.lookups << ", " << st.positions_reused << " of "
+                       << st.positions_looked_up << " positions reused, " << st.entries << " entries, " << st.bytes << " bytes; 600 KiB cache: "
+                       << st_small.evictions << " evictions, " << st_small.bytes << " bytes");
+    BOOST_TEST(st.hits == 5u);
+    BOOST_TEST(st.positions_reused == static_cast<std::uint64_t>(reused));
+    BOOST_TEST(st_small.evictions > 0u);
+    BOOST_TEST(st_small.bytes <= std::size_t{600} << 10);
+    BOOST_TEST(st_small.bytes > 0u, "it holds something");
+    BOOST_TEST(f.model.prefix_stats().lookups == 0u, "no cache, no lookups");
+}
+
+BOOST_AUTO_TEST_CASE(the_scheduler_reports_the_cached_tokens_in_the_usage) {
+    fixture f;
+    q::serving_model<vl::cpu::executor> cached{f.w, &f.vw, f.tok, {2015, 2017}, f.cpu, {std::size_t{64} << 20, 16}};
+    sv::scheduler<decltype(cached)> s(cached, {.max_batch = 4, .max_queue = 4, .prefill_chunk = 16});
+    const outcome first = drain(*s.submit(make_request(f, 5)));
+    q::serving_request again = make_request(f, 5);
+    const std::int64_t n = again.input_ids.numel();
+    const outcome second = drain(*s.submit(std::move(again)));
+    BOOST_TEST(first.usage.cached_tokens == 0);
+    BOOST_TEST(second.usage.cached_tokens == (n - 1) / 16 * 16, "the same prompt again: every whole block but the one holding the last position");
+    BOOST_TEST(second.tokens == first.tokens);
+    sv::scheduler<decltype(cached)> wrong(cached, {.max_batch = 1, .max_queue = 1, .prefill_chunk = 32});
+    const outcome refused = drain(*wrong.submit(make_request(f, 5)));
+    BOOST_TEST(refused.error.find("prefix cache was made for 16") != std::string::npos, refused.error);
 }

@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
         if (command == "serve")
             return vlcli::serve(vlcli::args(argc, argv, 2,
                                             {"model", "backend", "threads", "host", "port", "max-batch", "max-queue", "max-context", "api-key",
-                                             "max-body-bytes", "max-images", "max-image-pixels", "prefill-chunk", "shutdown-grace-s", "tensor-parallel"},
+                                             "max-body-bytes", "max-images", "max-image-pixels", "prefill-chunk", "prefix-cache-mb", "shutdown-grace-s", "tensor-parallel"},
                                             {}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");

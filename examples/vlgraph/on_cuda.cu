@@ -133,11 +133,11 @@ vl::qwen36::generation_result generate_on_cuda(const vl::qwen36::language_weight
 
 std::unique_ptr<vl::qwen36::serving_engine> serving_engine_on_cuda(const vl::checkpoint& ck, const vl::qwen36::model_config& config, bool vision,
                                                                    const vl::qwen36::tokenizer& tok, std::vector<std::int64_t> eos_token_ids,
-                                                                   vl::serve::scheduler_options options) {
+                                                                   vl::serve::scheduler_options options, std::size_t prefix_cache_bytes) {
     vl::qwen36::language_weights w = vl::qwen36::language_weights::load(ck, config, vl::dtype::bf16).map(bf16_on_device);
     std::optional<vl::qwen36::vision_weights> vw;
     if (vision) vw = vl::qwen36::vision_weights::load(ck, config.vision, vl::dtype::f32).map(bf16_on_device);
-    return std::make_unique<vl::qwen36::serving_engine_on<vl::cuda::executor<vl::bf16>>>(std::move(w), std::move(vw), tok, std::move(eos_token_ids), options);
+    return std::make_unique<vl::qwen36::serving_engine_on<vl::cuda::executor<vl::bf16>>>(std::move(w), std::move(vw), tok, std::move(eos_token_ids), options, prefix_cache_bytes);
 }
 
 vl::tensor prompt_logits_on_cuda_ranks(const vl::checkpoint& ck, const vl::qwen36::model_config& cfg, int ranks, const vl::tensor& input_ids,

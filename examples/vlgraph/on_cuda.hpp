@@ -46,7 +46,7 @@ vl::qwen36::generation_result generate_on_cuda(const vl::qwen36::language_weight
 // The serving engine of `vlgraph serve --backend cuda`: bf16 weights on the GPU, continuous batching.
 std::unique_ptr<vl::qwen36::serving_engine> serving_engine_on_cuda(const vl::checkpoint& ck, const vl::qwen36::model_config& config, bool vision,
                                                                    const vl::qwen36::tokenizer& tok, std::vector<std::int64_t> eos_token_ids,
-                                                                   vl::serve::scheduler_options options);
+                                                                   vl::serve::scheduler_options options, std::size_t prefix_cache_bytes);
 
 // A vl::config_error unless this machine has `ranks` CUDA devices and the program was built with NCCL.
 void check_cuda_ranks(int ranks);

@@ -2,7 +2,7 @@
 //
 //   vlgraph serve --model DIR [--backend cpu|cuda] [--threads N] [--host 127.0.0.1] [--port 8080] [--max-batch 8]
 //                 [--max-queue 64] [--max-context N] [--api-key KEY] [--max-body-bytes B] [--max-images N]
-//                 [--max-image-pixels P] [--prefill-chunk N] [--shutdown-grace-s S] [--tensor-parallel N]
+//                 [--max-image-pixels P] [--prefill-chunk N] [--prefix-cache-mb M] [--shutdown-grace-s S] [--tensor-parallel N]
 //
 // The HTTP layer is cpp-httplib (Debian's libcpp-httplib-dev, header-only): a thread pool of blocking
 // handlers, chunked responses for server-sent events — all a server needs whose work happens on one
@@ -219,6 +219,7 @@ inline int serve(const args& a) {
     sched.max_batch = a.has("max-batch") ? static_cast<int>(a.integer("max-batch", 1, backend == "cpu" ? vl::cpu::gemm_dot_rows : 256)) : 8;
     sched.max_queue = a.has("max-queue") ? static_cast<int>(a.integer("max-queue", 0, 4096)) : 64;
     sched.prefill_chunk = a.has("prefill-chunk") ? a.integer("prefill-chunk", 1, 1 << 20) : 256;
+    const std::size_t prefix_cache_bytes = static_cast<std::size_t>(a.has("prefix-cache-mb") ? a.integer("prefix-cache-mb", 0, 1 << 24) : 4096) << 20;
     server_settings set;
     set.limits.max_body_bytes = a.has("max-body-bytes") ? static_cast<std::size_t>(a.integer("max-body-bytes", 1024, 1LL << 32)) : std::size_t{32} << 20;
     set.limits.max_images = a.has("max-images") ? static_cast<int>(a.integer("max-images", 0, 1024)) : 8;
@@ -440,10 +441,10 @@ inline int serve(const args& a) {
             progress = 0.8;
             std::optional<q::vision_weights> vw;
             if (set.vision) vw = q::vision_weights::load(ck, cfg->vision, vl::dtype::f32, q::matrix_storage::as_stored);
-            engine = std::make_unique<q::serving_engine_on<vl::cpu::executor>>(std::move(w), std::move(vw), *tok, gen.eos_token_ids, sched, threads);
+            engine = std::make_unique<q::serving_engine_on<vl::cpu::executor>>(std::move(w), std::move(vw), *tok, gen.eos_token_ids, sched, prefix_cache_bytes, threads);
         }
 #if VLGRAPH_CLI_CUDA
-        if (backend == "cuda") engine = serving_engine_on_cuda(ck, *cfg, set.vision, *tok, gen.eos_token_ids, sched);
+        if (backend == "cuda") engine = serving_engine_on_cuda(ck, *cfg, set.vision, *tok, gen.eos_token_ids, sched, prefix_cache_bytes);
 #endif
         progress = 1.0;
         std::fprintf(stderr, "vlgraph serve: %s ready in %.1f s (%s, vision %s, context %lld, max batch %d)\n", set.model_id.c_str(), seconds_since(t0),

@@ -11,6 +11,18 @@
 // caches (recorded again when the set of sequences changes; on CUDA one graph launch per step). Each
 // sequence's key/value buffers are reserved for its prompt + max_new_tokens when it starts, so they never
 // move under a recorded step. Sampling is the request's own sampler (seeded per request), on the host.
+//
+// Prefix cache (serving_options::prefix_cache_bytes > 0): after prefill calls that end on a multiple of the
+// prefill chunk B — the last such position before a prompt's end, its end when that is one, and every
+// snapshot_every positions of a long prompt — the sequence's state is stored (cache_snapshot: GDN conv windows and recurrent states, the
+// attention rows in blocks of B shared between a conversation's entries). A request whose prompt begins
+// with a stored prefix starts from the longest one (leaving at least its last position to compute), runs
+// the vision tower only for images that reach past it, and prefills the rest. Why only multiples of B: the
+// prefill calls of a prompt are then [kB, (k+1)B) whether it resumed or not, so every position goes through
+// exactly the computation it would go through without the cache — the same bits, not merely the same
+// math (a snapshot at an arbitrary boundary, or one taken after decode steps, would follow other calls:
+// the delta rule's chunks and the GEMM's row paths differ in their last bits). A completion's positions
+// therefore come from the next turn's prefill, from the last block boundary of its prompt on.
 #pragma once
 
 #include <vlgraph/error.hpp>
@@ -21,11 +33,13 @@
 #include <vlgraph/models/qwen36/tokenizer.hpp>
 #include <vlgraph/models/qwen36/vision.hpp>
 #include <vlgraph/models/qwen36/vision_weights.hpp>
+#include <vlgraph/serve/prefix_cache.hpp>
 #include <vlgraph/serve/scheduler.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -42,33 +56,94 @@ struct serving_request {
     std::int64_t max_new_tokens = 256;
 };
 
+struct serving_options {
+    std::size_t prefix_cache_bytes = 0;  // 0: no prefix cache
+    index_t prefill_chunk = 256;         // the prefill calls' length B (the scheduler's prefill_chunk)
+    index_t snapshot_every = 4096;       // within a long prompt, a snapshot every this many positions (rounded down to B)
+};
+
+// A sequence's state after a prefix of its positions (the payload of serve::prefix_cache).
+struct cache_snapshot {
+    struct kv_block {                      // positions [bB, (b+1)B) of every attention layer
+        std::vector<tensor> keys, values;  // per attention layer, [B, Hkv, hd] in the executor's memory
+        serve::byte_ledger::ticket charge;
+    };
+    std::vector<tensor> conv, recurrent;  // per GDN layer, in layer order
+    std::vector<std::shared_ptr<const kv_block>> blocks;
+};
+
+// The content of a prompt's positions (prefix_cache keys): the token id, or for an image's positions a hash
+// of its patches and grid (the same pad tokens stand for every image). Image patches: pixel_values' rows,
+// t·h·w per image in order.
+inline std::vector<std::uint64_t> prompt_content(std::span<const std::int64_t> ids, const tensor& pixel_values, std::span<const grid_thw> grids,
+                                                 const model_config& config) {
+    std::vector<std::uint64_t> content(ids.begin(), ids.end());
+    if (grids.empty()) return content;
+    const tensor pixels = pixel_values.to(dtype::f32).contiguous();
+    const index_t row = pixels.extent(1);
+    index_t patch = 0;
+    std::size_t at = 0;  // next position to look at for an image token
+    for (const grid_thw& g : grids) {
+        const index_t patches = g.t * g.h * g.w;
+        std::uint64_t h = 0x6A09E667F3BCC908ull ^ static_cast<std::uint64_t>(g.t * 1000003 + g.h * 1009 + g.w);
+        const float* p = pixels.data<float>() + patch * row;
+        for (index_t i = 0; i < patches * row; ++i) {
+            std::uint32_t bits;
+            std::memcpy(&bits, p + i, sizeof bits);
+            h = (h ^ bits) * 0x100000001B3ull;  // FNV-1a over 32-bit words
+        }
+        h |= std::uint64_t{1} << 63;  // never a token id
+        for (index_t t = 0; t < patches / config.vision.merge_unit(); ++t) {
+            while (at < content.size() && ids[at] != config.image_token_id) ++at;
+            if (at == content.size()) throw shape_error("prompt_content: fewer image tokens than the images' grids make");
+            content[at++] = h;
+        }
+        patch += patches;
+    }
+    return content;
+}
+
 template <class Executor>
 class serving_model {
 public:
     using request = serving_request;
+    using prefix_store = serve::prefix_cache<cache_snapshot>;
 
     struct sequence {
         std::uint64_t serial;                 // tells sequences apart (a new one may reuse a freed one's address)
         std::vector<std::int64_t> context;    // prompt and generated ids (the repetition penalty reads them)
+        std::vector<std::uint64_t> content;   // the prompt's positions as prefix-cache keys (with a prefix cache)
         std::int64_t prompt_tokens, image_tokens;
         rope_index rope;
-        tensor embeds;                        // [L, D] the prompt's input embeddings, until its prefill is done
+        tensor embeds;                        // [L - cached, D] the input embeddings of the positions to prefill, until done
         model_cache cache;
+        index_t cached = 0;                   // prompt positions restored from the prefix cache
         index_t prefilled = 0;
         sampler pick;
         text::bpe_tokenizer::stream_decoder text;
         std::int64_t max_new_tokens, generated = 0;
+        tensor logits;                        // host f32 [1, V]: the distribution the last token was sampled from
     };
 
     // vision: null for a checkpoint without a vision tower (requests with images are then refused).
-    serving_model(const language_weights& w, const vision_weights* vision, const tokenizer& tok, std::vector<std::int64_t> eos_token_ids, Executor& exec)
-        : w_(&w), vision_(vision), tok_(&tok), eos_(std::move(eos_token_ids)), exec_(&exec) {}
+    serving_model(const language_weights& w, const vision_weights* vision, const tokenizer& tok, std::vector<std::int64_t> eos_token_ids, Executor& exec,
+                  serving_options options = {})
+        : w_(&w), vision_(vision), tok_(&tok), eos_(std::move(eos_token_ids)), exec_(&exec), options_(options) {
+        if (options_.prefill_chunk < 1) throw config_error("serving: prefill_chunk must be >= 1, got " + std::to_string(options_.prefill_chunk));
+        if (options_.prefix_cache_bytes > 0) prefix_.emplace(serve::prefix_cache_options{options_.prefix_cache_bytes, options_.prefill_chunk});
+    }
 
-    // Checks the request, runs the vision tower and embeds the prompt.
+    // Checks the request, resumes from the longest cached prefix of its prompt, runs the vision tower (for
+    // the images past that prefix) and embeds the positions to prefill.
     std::unique_ptr<sequence> start(request&& r) {
         check(r);
-        const tensor image_embeds = encode_images(r);
-        return start(std::move(r), image_embeds);
+        std::unique_ptr<sequence> s = new_sequence(r);
+        if (prefix_) {
+            s->content = prompt_content(s->context, r.pixel_values, r.grids, w_->config);
+            if (const typename prefix_store::handle hit = prefix_->find(s->content, s->prompt_tokens - 1)) restore(*s, hit->snapshot, hit->length());
+        }
+        s->embeds = embed_from(r, s->cached);
+        return s;
     }
     // Throws unless the request fits the model: ids in the vocabulary, prompt + max_new_tokens in the context.
     void check(const request& r) const {
@@ -84,34 +159,51 @@ public:
             if (const std::int64_t id = ids.data<std::int64_t>()[i]; id < 0 || id >= c.vocab_size)
                 throw shape_error("serving: token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
     }
-    // The vision tower's rows for the request's images (undefined without images).
-    tensor encode_images(const request& r) {
-        if (!r.pixel_values.defined()) return {};
+    // The vision tower's rows for the request's images from the first-th on (undefined if none), each image
+    // encoded alone: an image's rows are then the same bits whichever images come with it (the GEMM's path
+    // depends on its row count), so a request that resumes after its first images encodes only the others.
+    tensor encode_images(const request& r, std::size_t first = 0) {
+        if (!r.pixel_values.defined() || first >= r.grids.size()) return {};
         if (!vision_) throw config_error("serving: this checkpoint has no vision tower");
-        return vision_forward(*vision_, r.pixel_values, r.grids, *exec_).image_embeds;
+        index_t patch = 0, rows = 0;
+        for (std::size_t k = 0; k < r.grids.size(); ++k) {
+            const index_t patches = r.grids[k].t * r.grids[k].h * r.grids[k].w;
+            if (k < first) patch += patches;
+            else rows += patches / w_->config.vision.merge_unit();
+        }
+        tensor out;
+        for (std::size_t k = first, row = 0; k < r.grids.size(); ++k) {
+            const index_t patches = r.grids[k].t * r.grids[k].h * r.grids[k].w;
+            const tensor one = vision_forward(*vision_, r.pixel_values.slice(0, patch, patch + patches).contiguous(), std::span(&r.grids[k], 1), *exec_).image_embeds;
+            if (first + 1 == r.grids.size()) return one;
+            if (!out.defined()) out = exec_->make_tensor(dims{rows, one.extent(1)}, one.type());
+            vl::eval_into(vl::input<2>(one), *exec_, out.slice(0, static_cast<index_t>(row), static_cast<index_t>(row) + one.extent(0)));
+            patch += patches, row += static_cast<std::size_t>(one.extent(0));
+        }
+        return out;
     }
-    // start() with the image rows already made (by this or another rank: tensor_parallel_serving_model).
+    // start() with the image rows already made (by this or another rank: tensor_parallel_serving_model; no
+    // prefix cache).
     std::unique_ptr<sequence> start(request&& r, const tensor& image_embeds) {
-        const text_config& c = w_->config.text;
         check(r);  // (cheap; start(r) also checks before the vision tower)
-        const tensor ids = r.input_ids.to(dtype::i64).contiguous();
-        const index_t n = ids.numel();
-        const std::span<const std::int64_t> id_span{ids.data<std::int64_t>(), static_cast<std::size_t>(n)};
-        auto s = std::unique_ptr<sequence>(new sequence{next_serial_++, {id_span.begin(), id_span.end()}, n,
-                                                        static_cast<std::int64_t>(std::count(id_span.begin(), id_span.end(), w_->config.image_token_id)),
-                                                        get_rope_index(id_span, r.grids, {}, w_->config), embed_prompt(*w_, ids, image_embeds, *exec_),
-                                                        model_cache::empty(c, *exec_), 0, sampler(r.sampling),
-                                                        text::bpe_tokenizer::stream_decoder(tok_->bpe, /*skip_special=*/true), r.max_new_tokens, 0});
-        s->cache.reserve = n + r.max_new_tokens;  // the keys and values never move while it decodes
+        std::unique_ptr<sequence> s = new_sequence(r);
+        s->embeds = embed_prompt(*w_, r.input_ids.to(dtype::i64).contiguous(), image_embeds, *exec_);
         return s;
     }
 
     // The next ≤ `chunk` prompt positions; after the last, the first generated token.
     std::optional<serve::step_result> prefill(sequence& s, index_t chunk) {
-        const index_t n = s.embeds.extent(0), m = std::min(chunk, n - s.prefilled);
+        if (prefix_ && chunk != options_.prefill_chunk)
+            throw config_error("serving: prefill chunks of " + std::to_string(chunk) + " positions, but the prefix cache was made for " +
+                               std::to_string(options_.prefill_chunk));
+        const index_t n = s.prompt_tokens, m = std::min(chunk, n - s.prefilled), row = s.prefilled - s.cached;
         const tensor positions = s.rope.position_ids.slice(1, s.prefilled, s.prefilled + m).contiguous();
-        const language_output out = language_forward(*w_, s.embeds.slice(0, s.prefilled, s.prefilled + m), positions, s.cache, *exec_);
+        const language_output out = language_forward(*w_, s.embeds.slice(0, row, row + m), positions, s.cache, *exec_);
         s.prefilled += m;
+        const index_t every = std::max(options_.snapshot_every / options_.prefill_chunk, index_t{1}) * options_.prefill_chunk;
+        // The last block boundary before the prompt's end (a request with the same prompt resumes there), the end
+        // itself when it is one (a longer prompt resumes there), every `every` positions of a long prompt.
+        if (prefix_ && s.prefilled % options_.prefill_chunk == 0 && (s.prefilled + options_.prefill_chunk >= n || s.prefilled % every == 0)) store_snapshot(s);
         if (s.prefilled < n) return std::nullopt;
         s.embeds = tensor{};
         return emit(s, exec_->to_host(out.logits).to(dtype::f32).contiguous(), 0);
@@ -142,12 +234,114 @@ public:
         return out;
     }
 
-    serve::usage usage_of(const sequence& s) const { return {s.prompt_tokens, s.generated, 0}; }
+    serve::usage usage_of(const sequence& s) const { return {s.prompt_tokens, s.generated, s.cached}; }
+    // The prefix cache's counts (all zero without one).
+    serve::prefix_cache_stats prefix_stats() const { return prefix_ ? prefix_->stats() : serve::prefix_cache_stats{}; }
 
 private:
+    std::unique_ptr<sequence> new_sequence(const request& r) {
+        const tensor ids = r.input_ids.to(dtype::i64).contiguous();
+        const index_t n = ids.numel();
+        const std::span<const std::int64_t> id_span{ids.data<std::int64_t>(), static_cast<std::size_t>(n)};
+        auto s = std::unique_ptr<sequence>(new sequence{next_serial_++, {id_span.begin(), id_span.end()}, {}, n,
+                                                        static_cast<std::int64_t>(std::count(id_span.begin(), id_span.end(), w_->config.image_token_id)),
+                                                        get_rope_index(id_span, r.grids, {}, w_->config), {}, model_cache::empty(w_->config.text, *exec_), 0, 0,
+                                                        sampler(r.sampling), text::bpe_tokenizer::stream_decoder(tok_->bpe, /*skip_special=*/true),
+                                                        r.max_new_tokens, 0, {}});
+        s->cache.reserve = n + r.max_new_tokens;  // the keys and values never move while it decodes
+        return s;
+    }
+
+    // The input embeddings of prompt positions [from, L): the vision tower runs for the images that have a
+    // position there (a suffix of the images; rows of the first one before `from` are dropped).
+    tensor embed_from(const request& r, index_t from) {
+        const tensor ids = r.input_ids.to(dtype::i64).contiguous();
+        const index_t n = ids.numel();
+        if (from == 0) return embed_prompt(*w_, ids, encode_images(r), *exec_);
+        const std::int64_t* id = ids.data<std::int64_t>();
+        index_t token = 0;  // image tokens before the first image needed
+        std::size_t first = 0;
+        for (; first < r.grids.size(); ++first) {
+            const grid_thw& g = r.grids[first];
+            const index_t tokens = g.t * g.h * g.w / w_->config.vision.merge_unit();
+            index_t seen = 0, last = -1;
+            for (index_t i = 0; i < n && seen < token + tokens; ++i)
+                if (id[i] == w_->config.image_token_id && ++seen > token) last = i;
+            if (last >= from) break;
+            token += tokens;
+        }
+        const tensor suffix = ids.slice(0, from, n).contiguous();
+        if (first == r.grids.size()) return embed_prompt(*w_, suffix, tensor{}, *exec_);
+        const tensor rows = encode_images(r, first);
+        const index_t before = std::count(id, id + from, w_->config.image_token_id) - token;  // its rows before `from`
+        return embed_prompt(*w_, suffix, rows.slice(0, before, rows.extent(0)), *exec_);
+    }
+
+    // Stores s's state after its first s.prefilled positions (a multiple of B), sharing the attention rows
+    // of blocks an entry already holds.
+    void store_snapshot(sequence& s) {
+        const index_t p = s.prefilled, b = options_.prefill_chunk;
+        const std::span<const std::uint64_t> content{s.content.data(), static_cast<std::size_t>(p)};
+        cache_snapshot snap;
+        if (const typename prefix_store::handle shared = prefix_->peek(content, p)) {
+            if (shared->length() == p) return;  // already stored
+            snap.blocks = shared->snapshot.blocks;
+        }
+        const auto copy = [&](const tensor& from) {
+            tensor to = exec_->make_tensor(from.shape(), from.type());
+            if (from.rank() == 2) vl::eval_into(vl::input<2>(from), *exec_, to);
+            else vl::eval_into(vl::input<3>(from), *exec_, to);
+            return to;
+        };
+        for (index_t k = static_cast<index_t>(snap.blocks.size()); k < p / b; ++k) {
+            auto block = std::make_shared<cache_snapshot::kv_block>();
+            std::size_t bytes = 0;
+            for (const layer_cache& l : s.cache.layers)
+                if (!l.conv_state.defined()) {
+                    block->keys.push_back(copy(l.keys.slice(0, k * b, (k + 1) * b)));
+                    block->values.push_back(copy(l.values.slice(0, k * b, (k + 1) * b)));
+                    bytes += 2 * block->keys.back().nbytes();
+                }
+            block->charge = prefix_->ledger().charge(bytes);
+            snap.blocks.push_back(std::move(block));
+        }
+        std::size_t own = 0;
+        for (const layer_cache& l : s.cache.layers)
+            if (l.conv_state.defined()) {
+                snap.conv.push_back(copy(l.conv_state));
+                snap.recurrent.push_back(copy(l.recurrent_state));
+                own += snap.conv.back().nbytes() + snap.recurrent.back().nbytes();
+            }
+        prefix_->insert(std::vector<std::uint64_t>(content.begin(), content.end()), std::move(snap), own);
+    }
+
+    // s's cache as it was after the first `length` positions of the snapshot's prompt.
+    void restore(sequence& s, const cache_snapshot& snap, index_t length) {
+        const index_t b = options_.prefill_chunk;
+        s.cache.make_room(length, w_->config.text, *exec_);
+        std::size_t gdn = 0, attention = 0;
+        for (layer_cache& l : s.cache.layers) {
+            if (l.conv_state.defined()) {
+                vl::eval_into(vl::input<2>(snap.conv[gdn]), *exec_, l.conv_state);
+                vl::eval_into(vl::input<3>(snap.recurrent[gdn]), *exec_, l.recurrent_state);
+                ++gdn;
+                continue;
+            }
+            for (index_t k = 0; k < length / b; ++k) {
+                const cache_snapshot::kv_block& block = *snap.blocks[static_cast<std::size_t>(k)];
+                vl::eval_into(vl::input<3>(block.keys[attention]), *exec_, l.key_store.slice(0, k * b, (k + 1) * b));
+                vl::eval_into(vl::input<3>(block.values[attention]), *exec_, l.value_store.slice(0, k * b, (k + 1) * b));
+            }
+            ++attention;
+        }
+        s.cache.advance(length);
+        s.cached = s.prefilled = length;
+    }
+
     // Samples row `row` of host logits [rows, V] for s.
     serve::step_result emit(sequence& s, const tensor& logits, index_t row) {
         const std::span<const float> v{logits.data<float>() + row * logits.extent(1), static_cast<std::size_t>(logits.extent(1))};
+        s.logits = logits.slice(0, row, row + 1);
         const std::int32_t id = s.pick.next(v, s.context);
         s.context.push_back(id);
         ++s.generated;
@@ -163,6 +357,8 @@ private:
     const tokenizer* tok_;
     std::vector<std::int64_t> eos_;
     Executor* exec_;
+    serving_options options_;
+    std::optional<prefix_store> prefix_;
     std::uint64_t next_serial_ = 0;
     std::optional<language_program<Executor>> step_;
     std::vector<std::uint64_t> step_serials_;
@@ -232,10 +428,12 @@ class serving_engine_on final : public serving_engine {
 public:
     // vision: nullopt without a vision tower. The weights are in the executor's memory (or host tensors it
     // reads); the executor is made here from executor_args (it is neither copied nor moved).
+    // A prefix cache of prefix_cache_bytes (0: none), its blocks the scheduler's prefill chunk.
     template <class... ExecutorArgs>
     serving_engine_on(language_weights w, std::optional<vision_weights> vision, const tokenizer& tok, std::vector<std::int64_t> eos_token_ids,
-                      serve::scheduler_options options, ExecutorArgs&&... executor_args)
-        : w_(std::move(w)), vision_(std::move(vision)), exec_(std::forward<ExecutorArgs>(executor_args)...), model_(w_, vision_ ? &*vision_ : nullptr, tok, std::move(eos_token_ids), exec_),
+                      serve::scheduler_options options, std::size_t prefix_cache_bytes, ExecutorArgs&&... executor_args)
+        : w_(std::move(w)), vision_(std::move(vision)), exec_(std::forward<ExecutorArgs>(executor_args)...),
+          model_(w_, vision_ ? &*vision_ : nullptr, tok, std::move(eos_token_ids), exec_, {prefix_cache_bytes, options.prefill_chunk}),
           scheduler_(model_, options) {}
     std::shared_ptr<serve::token_stream> submit(serving_request r) override { return scheduler_.submit(std::move(r)); }
     void stop(std::chrono::milliseconds grace) override { scheduler_.stop(grace); }
