@@ -7,6 +7,7 @@
 
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/reasoning.hpp>
+#include <vlgraph/models/qwen36/tool_calls.hpp>
 #include <vlgraph/serve/openai.hpp>
 #include <vlgraph/text/stop_strings.hpp>
 #include <vlgraph/text/utf8.hpp>
@@ -538,4 +539,146 @@ BOOST_AUTO_TEST_CASE(prompt_opens_reasoning_on_the_real_template) {
     o.add_generation_prompt = false;  // the user's "<think>" does not count
     BOOST_TEST(!q::prompt_opens_reasoning(t.render(msgs, o)));
     BOOST_TEST(!q::prompt_opens_reasoning(""));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tool calls in the Qwen3.6 form (qwen36/tool_calls.hpp): well-formed, malformed and streamed.
+
+namespace {
+
+const nlohmann::ordered_json weather_tools = nlohmann::ordered_json::parse(R"([
+  {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+   "parameters": {"type": "object", "properties": {
+     "city": {"type": "string"}, "days": {"type": "integer"}, "scale": {"type": "number"}, "metric": {"type": "boolean"},
+     "hours": {"type": "array", "items": {"type": "integer"}}, "where": {"type": "object"}, "note": {"type": ["string", "null"]}},
+   "required": ["city"]}}},
+  {"type": "function", "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}}}])");
+
+struct parsed_calls {
+    std::string content;
+    std::vector<q::tool_call> calls;     // the parser's whole calls
+    std::vector<q::tool_call> streamed;  // the deltas put together
+};
+
+parsed_calls parse_calls(const std::vector<std::string>& pieces, const nlohmann::ordered_json* tools = &weather_tools) {
+    q::tool_call_parser p(tools);
+    parsed_calls out;
+    const auto take = [&](const q::tool_call_output& o) {
+        out.content += o.content;
+        for (const q::tool_call_delta& d : o.calls) {
+            if (d.index == out.streamed.size()) {
+                BOOST_TEST(!d.name.empty(), "a call's first delta names it");
+                out.streamed.push_back({d.name, ""});
+            } else {
+                BOOST_TEST(d.name.empty(), "only the first delta names the call");
+            }
+            BOOST_TEST_REQUIRE(d.index < out.streamed.size());
+            out.streamed[d.index].arguments += d.arguments;
+        }
+    };
+    for (const std::string& piece : pieces) take(p.push(piece));
+    take(p.finish());
+    out.calls = p.calls();
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(tool_calls_well_formed) {
+    const std::string text =
+        "Let me check.\n\n<tool_call>\n<function=get_weather>\n<parameter=city>\nSão Paulo \"SP\"\n</parameter>\n<parameter=days>\n3\n</parameter>\n"
+        "<parameter=scale>\n0.5\n</parameter>\n<parameter=metric>\nTrue\n</parameter>\n<parameter=hours>\n[1, 2]\n</parameter>\n"
+        "<parameter=where>\n{\"lat\": 1.5}\n</parameter>\n<parameter=note>\nnull\n</parameter>\n<parameter=extra>\n42\n</parameter>\n</function>\n</tool_call>\n"
+        "<tool_call>\n<function=noop>\n</function>\n</tool_call>";
+    const parsed_calls r = parse_calls({text});
+    BOOST_TEST(r.content == "Let me check.\n\n");
+    BOOST_TEST_REQUIRE(r.calls.size() == 2u);
+    BOOST_TEST(r.calls[0].name == "get_weather");
+    BOOST_TEST(r.calls[0].arguments ==
+               R"({"city": "São Paulo \"SP\"", "days": 3, "scale": 0.5, "metric": true, "hours": [1,2], "where": {"lat":1.5}, "note": null, "extra": "42"})");
+    BOOST_TEST(r.calls[1].name == "noop");
+    BOOST_TEST(r.calls[1].arguments == "{}");
+    BOOST_TEST(nlohmann::json::parse(r.calls[0].arguments)["days"] == 3, "the arguments are JSON");
+    BOOST_TEST(r.streamed.size() == 2u);
+    BOOST_TEST(r.streamed[0].arguments == r.calls[0].arguments);
+}
+
+BOOST_AUTO_TEST_CASE(tool_call_values_follow_the_schema_or_stay_text) {
+    const auto one = [](const std::string& param, const std::string& value) {
+        const parsed_calls r = parse_calls({"<tool_call>\n<function=get_weather>\n<parameter=" + param + ">\n" + value + "\n</parameter>\n</function>\n</tool_call>"});
+        BOOST_TEST_REQUIRE(r.calls.size() == 1u);
+        return r.calls[0].arguments;
+    };
+    BOOST_TEST(one("days", "three") == R"({"days": "three"})", "not an integer: text");
+    BOOST_TEST(one("days", "4.0") == R"({"days": 4})");
+    BOOST_TEST(one("scale", "2") == R"({"scale": 2})");
+    BOOST_TEST(one("scale", "1e-05") == R"({"scale": 1e-05})");
+    BOOST_TEST(one("metric", "yes") == R"({"metric": "yes"})");
+    BOOST_TEST(one("where", "{not json") == R"({"where": "{not json"})");
+    BOOST_TEST(one("city", "42") == R"({"city": "42"})", "a string parameter stays text even when it looks like a number");
+    BOOST_TEST(one("city", "line 1\nline 2\n") == "{\"city\": \"line 1\\nline 2\\n\"}", "one trailing newline is the tag's, the other the value's");
+    BOOST_TEST(one("city", "NULL") == R"({"city": null})");
+    const parsed_calls untyped = parse_calls({"<tool_call>\n<function=x>\n<parameter=a>\n1\n</parameter>\n</function>\n</tool_call>"}, nullptr);
+    BOOST_TEST(untyped.calls.at(0).arguments == R"({"a": "1"})", "without tools every value is text");
+}
+
+BOOST_AUTO_TEST_CASE(tool_calls_malformed) {
+    // Not a call: the block is content as it stands.
+    BOOST_TEST(parse_calls({"a <tool_call>\nno function here</tool_call> b"}).content == "a <tool_call>\nno function here</tool_call> b");
+    BOOST_TEST(parse_calls({"x <tool_call>"}).content == "x <tool_call>");
+    BOOST_TEST(parse_calls({"x <tool_call>\n<function="}).content == "x <tool_call>\n<function=");
+    BOOST_TEST(parse_calls({"<tool_call><function=>"}).calls.empty(), "an empty name is no call");
+    BOOST_TEST(parse_calls({"<tool_ca"}).content == "<tool_ca");
+    // Unfinished at the end: closed with what it has.
+    {
+        const parsed_calls r = parse_calls({"<tool_call>\n<function=get_weather>\n<parameter=city>\nRome"});
+        BOOST_TEST_REQUIRE(r.calls.size() == 1u);
+        BOOST_TEST(r.calls[0].arguments == R"({"city": "Rome"})");
+        BOOST_TEST(r.streamed.at(0).arguments == r.calls[0].arguments);
+    }
+    {
+        const parsed_calls r = parse_calls({"<tool_call>\n<function=get_weather>\n<parameter=ci"});
+        BOOST_TEST_REQUIRE(r.calls.size() == 1u);
+        BOOST_TEST(r.calls[0].arguments == "{}");
+    }
+    // A missing </parameter> ends at the next tag; a missing </tool_call> is tolerated; stray text skipped.
+    {
+        const parsed_calls r = parse_calls({"<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n<parameter=days>\n2\n</function>\nThanks"});
+        BOOST_TEST_REQUIRE(r.calls.size() == 1u);
+        BOOST_TEST(r.calls[0].arguments == R"({"city": "Oslo", "days": 2})");
+        BOOST_TEST(r.content == "Thanks");
+    }
+    {
+        const parsed_calls r = parse_calls({"<tool_call>\n<function=noop>\nstray words\n</function>\n</tool_call>"});
+        BOOST_TEST(r.calls.at(0).arguments == "{}");
+        BOOST_TEST(r.content.empty());
+    }
+    // Ill-formed UTF-8 in a value becomes U+FFFD: the arguments stay valid JSON.
+    BOOST_TEST(nlohmann::json::accept(parse_calls({"<tool_call>\n<function=get_weather>\n<parameter=city>\n\xff\n</parameter>\n</function>"}).calls.at(0).arguments));
+}
+
+BOOST_AUTO_TEST_CASE(tool_calls_streamed_equal_whole_over_random_splits) {
+    const std::vector<std::string> alphabet{"a",  "\n", " ", "<tool_call>", "</tool_call>", "<function=get_weather>", "<function=noop>", "</function>",
+                                            "<parameter=city>", "<parameter=days>", "</parameter>", "3", "<", ">", "<tool", "_call>", "\xc3\xa9"};
+    std::mt19937 rng(11);
+    for (int trial = 0; trial < 1500; ++trial) {
+        std::string text;
+        for (int n = std::uniform_int_distribution<int>(0, 24)(rng); n > 0; --n)
+            text += alphabet[std::uniform_int_distribution<std::size_t>(0, alphabet.size() - 1)(rng)];
+        const parsed_calls whole = parse_calls({text});
+        for (int split = 0; split < 4; ++split) {
+            const parsed_calls streamed = parse_calls(random_split(text, rng, 7));
+            BOOST_TEST_CONTEXT("text " << text) {
+                BOOST_TEST(streamed.content == whole.content);
+                BOOST_TEST_REQUIRE(streamed.calls.size() == whole.calls.size());
+                BOOST_TEST_REQUIRE(streamed.streamed.size() == whole.calls.size());
+                for (std::size_t i = 0; i < whole.calls.size(); ++i) {
+                    BOOST_TEST(streamed.calls[i].name == whole.calls[i].name);
+                    BOOST_TEST(streamed.calls[i].arguments == whole.calls[i].arguments);
+                    BOOST_TEST(streamed.streamed[i].arguments == whole.calls[i].arguments);
+                    BOOST_TEST(nlohmann::json::accept(whole.calls[i].arguments), whole.calls[i].arguments);
+                }
+            }
+        }
+    }
 }
