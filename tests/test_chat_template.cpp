@@ -62,12 +62,14 @@ std::string render(const std::vector<q::message>& msgs, const q::chat_options& o
 q::message user(std::string text) { return {"user", {q::content_part::of_text(std::move(text))}, std::nullopt}; }
 
 // JSON -> template value, for the Jinja feature cases.
-vl::qwen36::jinja::value to_value(const json& j) {
+template <class Json>
+vl::qwen36::jinja::value to_value(const Json& j) {
     using vl::qwen36::jinja::value;
     if (j.is_null()) return value::none();
-    if (j.is_boolean()) return value::boolean(j.get<bool>());
-    if (j.is_number_integer()) return value::integer(j.get<std::int64_t>());
-    if (j.is_string()) return value::string(j.get<std::string>());
+    if (j.is_boolean()) return value::boolean(j.template get<bool>());
+    if (j.is_number_integer()) return value::integer(j.template get<std::int64_t>());
+    if (j.is_number_float()) return value::floating(j.template get<double>());
+    if (j.is_string()) return value::string(j.template get<std::string>());
     if (j.is_array()) {
         value::list_type items;
         for (const auto& e : j) items.push_back(to_value(e));
@@ -79,7 +81,8 @@ vl::qwen36::jinja::value to_value(const json& j) {
     return value::dict(std::move(fields));
 }
 
-std::string render_source(const std::string& source, const json& vars = json::object()) {
+template <class Json = json>
+std::string render_source(const std::string& source, const Json& vars = Json::object()) {
     const vl::qwen36::jinja::parsed_template t(source);
     vl::qwen36::jinja::value::fields_type globals;
     for (const auto& [k, v] : vars.items()) globals.emplace_back(k, to_value(v));
@@ -95,11 +98,7 @@ BOOST_AUTO_TEST_CASE(golden_cases_match_hf) {
     for (const json& c : cases) {
         const std::string name = c["name"];
         BOOST_TEST_CONTEXT(name) {
-            if (c["kwargs"].contains("tools")) {
-                // Tools are refused where the conversation enters vlgraph, never rendered.
-                vt::check_throws<vl::error>([&] { (void)q::parse_messages(c["messages"]); }, {"messages[2]", "tool calls are not supported"}, name);
-                continue;
-            }
+            if (c["kwargs"].contains("tools")) continue;  // with the tool cases below (their key order matters)
             const std::string out = qwen_template().render(q::parse_messages(c["messages"]), options_of(c["kwargs"]));
             BOOST_TEST(out == c["rendered"].get<std::string>());
             ++rendered;
@@ -113,6 +112,71 @@ BOOST_AUTO_TEST_CASE(golden_cases_match_hf) {
         }
     }
     BOOST_TEST(rendered == 9);
+}
+
+// Tools, tool calls and tool results (tools/reference/dump_chat_tools.py): read with their key order, through
+// the parse path the server uses (parse_messages over nlohmann::ordered_json, tools as sent).
+BOOST_AUTO_TEST_CASE(tool_cases_match_hf) {
+    using ojson = nlohmann::ordered_json;
+    const auto read_ordered = [](const fs::path& p) {
+        std::ifstream f(p);
+        BOOST_REQUIRE_MESSAGE(f, "cannot open " << p);
+        return ojson::parse(f);
+    };
+    std::vector<ojson> cases;
+    const ojson tools = read_ordered(data_dir / "golden" / "chat_template_tools.json"), first = read_ordered(data_dir / "golden" / "chat_template_cases.json");
+    for (const ojson& c : tools["cases"]) cases.push_back(c);
+    for (const ojson& c : first["cases"])
+        if (c["kwargs"].contains("tools")) cases.push_back(c);
+    BOOST_REQUIRE_GE(cases.size(), 19u);
+    for (const ojson& c : cases) {
+        const std::string name = c["name"];
+        BOOST_TEST_CONTEXT(name) {
+            q::chat_options o = options_of(json::parse(c["kwargs"].dump()));
+            if (c["kwargs"].contains("tools")) o.tools = c["kwargs"]["tools"];
+            const std::vector<q::message> msgs = q::parse_messages(c["messages"]);
+            if (c.contains("error")) {
+                vt::check_throws<vl::error>([&] { (void)render(msgs, o); }, {"chat template raised an exception", c["error"].get<std::string>()}, name);
+                continue;
+            }
+            BOOST_TEST(render(msgs, o) == c["rendered"].get<std::string>());
+        }
+    }
+    // Arguments sent as a JSON string (OpenAI's form) render as the same object.
+    const ojson as_string = ojson::parse(R"([{"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"days\": 2}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"}])");
+    const std::string rendered = render(q::parse_messages(as_string));
+    BOOST_TEST(rendered.find("<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n</function>") != std::string::npos, rendered);
+    BOOST_TEST(rendered.find("<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>") != std::string::npos, rendered);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_tool_calls_are_refused) {
+    using ojson = nlohmann::ordered_json;
+    const auto refuse = [](const std::string& calls, std::initializer_list<std::string_view> needles) {
+        const ojson msgs = ojson::parse(R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": )" + calls + "}]");
+        vt::check_throws<vl::error>([&] { (void)q::parse_messages(msgs); }, needles, calls);
+    };
+    refuse(R"({"a": 1})", {"messages[1].tool_calls", "must be a list"});
+    refuse(R"([1])", {"tool_calls[0]", "must be an object"});
+    refuse(R"([{"function": {"arguments": {}}}])", {"tool_calls[0].function.name", "non-empty string"});
+    refuse(R"([{"function": {"name": "f", "arguments": "not json"}}])", {"tool_calls[0].function.arguments", "JSON object"});
+    refuse(R"([{"function": {"name": "f", "arguments": "[1, 2]"}}])", {"tool_calls[0].function.arguments", "JSON object"});
+    refuse(R"([{"function": {"name": "f", "arguments": 3}}])", {"tool_calls[0].function.arguments", "JSON object"});
+    vt::check_throws<vl::error>([&] { (void)render({user("q"), {"tool", {q::content_part::of_text("r")}, std::nullopt, ojson::array({ojson::object()})}}); },
+                                {"only assistant messages carry tool calls"}, "tool calls on a tool message");
+    vt::check_throws<vl::error>([&] { (void)q::parse_messages(ojson::parse(R"([{"role": "tool", "content": "x", "tool_call_id": 5}])")); },
+                                {"messages[0].tool_call_id", "must be a string"}, "tool_call_id");
+}
+
+BOOST_AUTO_TEST_CASE(tool_filters_match_transformers) {
+    std::ifstream f(data_dir / "golden" / "chat_template_tools.json");
+    const nlohmann::ordered_json cases = nlohmann::ordered_json::parse(f)["jinja"];  // dict order is what tojson prints
+    BOOST_REQUIRE_GE(cases.size(), 5u);
+    for (const nlohmann::ordered_json& c : cases)
+        BOOST_TEST_CONTEXT(c["name"].get<std::string>()) {
+            BOOST_TEST(render_source(c["template"].template get<std::string>(), c["vars"]) == c["rendered"].template get<std::string>());
+        }
 }
 
 BOOST_AUTO_TEST_CASE(extra_cases_match_hf) {
@@ -140,7 +204,7 @@ BOOST_AUTO_TEST_CASE(jinja_features_match_jinja2) {
     BOOST_REQUIRE_GE(cases.size(), 8u);
     for (const json& c : cases)
         BOOST_TEST_CONTEXT(c["name"].get<std::string>()) {
-            BOOST_TEST(render_source(c["template"], c["vars"]) == c["rendered"].get<std::string>());
+            BOOST_TEST(render_source(c["template"].template get<std::string>(), c["vars"]) == c["rendered"].template get<std::string>());
         }
 }
 
@@ -184,14 +248,13 @@ BOOST_AUTO_TEST_CASE(parse_messages_forms) {
 
 BOOST_AUTO_TEST_CASE(refusals_of_unsupported_input) {
     const auto parse = [](const char* text) { return [text] { (void)q::parse_messages(json::parse(text)); }; };
-    vt::check_throws<vl::error>(parse(R"([{"role": "tool", "content": "x"}])"), {"messages[0]", "tool role"}, "tool role");
-    vt::check_throws<vl::error>(parse(R"([{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f"}}]}])"), {"tool calls"}, "tool calls");
+    vt::check_throws<vl::error>(parse(R"([{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": ""}}]}])"), {"function.name"}, "tool calls");
     vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": [{"type": "video", "video": "v.mp4"}]}])"), {"content[0]", "video input is not supported"}, "video");
     vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": [{"type": "audio"}]}])"), {"unsupported content type \"audio\""}, "audio");
     vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": [{"text": "no type"}]}])"), {"string \"type\""}, "no type");
     vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": [{"type": "text"}]}])"), {"needs a string \"text\""}, "text without text");
     vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": 5}])"), {"content: must be"}, "content type");
-    vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": "x", "name": "bob"}])"), {"unsupported message field \"name\""}, "unknown field");
+    vt::check_throws<vl::error>(parse(R"([{"role": "user", "content": "x", "nickname": "bob"}])"), {"unsupported message field \"nickname\""}, "unknown field");
     vt::check_throws<vl::error>(parse(R"([{"content": "x"}])"), {"missing \"role\""}, "no role");
     vt::check_throws<vl::error>(parse(R"({"role": "user"})"), {"expected a JSON array"}, "not an array");
     vt::check_throws<vl::error>(parse(R"([{"role": "assistant", "content": "x", "thinking": 3}])"), {"thinking: must be a string"}, "reasoning type");
@@ -201,7 +264,7 @@ BOOST_AUTO_TEST_CASE(refusals_of_unsupported_input) {
     vt::check_throws<vl::error>(rend({user("a"), {"system", {q::content_part::of_text("s")}, std::nullopt}}), {"message 1 (system)", "must be the first"}, "late system");
     vt::check_throws<vl::error>(rend({{"system", {q::content_part::of_image()}, std::nullopt}, user("a")}), {"system message cannot contain images"}, "system image");
     vt::check_throws<vl::error>(rend({{"developer", {}, std::nullopt}, user("a")}), {"unknown role"}, "role");
-    vt::check_throws<vl::error>(rend({{"tool", {}, std::nullopt}}), {"tool role"}, "tool struct");
+    vt::check_throws<vl::error>(rend({{"tool", {}, std::nullopt}}), {"No user query found"}, "a tool result alone (the template's own check)");
     vt::check_throws<vl::error>(rend({{"user", {q::content_part::of_text("q")}, "r"}}), {"only assistant messages carry reasoning"}, "user reasoning");
     vt::check_throws<vl::error>(rend({user("bad \xC3\x28 utf8")}), {"message 0 (user)", "not valid UTF-8"}, "invalid utf8");
     vt::check_throws<vl::error>(rend({user("q"), {"assistant", {}, std::string("\xED\xA0\x80")}}), {"reasoning is not valid UTF-8"}, "surrogate");
@@ -230,7 +293,9 @@ BOOST_AUTO_TEST_CASE(unsupported_jinja_is_refused) {
         return [src] { (void)q::chat_template::from_source(src, "my.jinja").render(std::vector<q::message>{user("hi")}); };
     };
     vt::check_throws<vl::error>(run("{{ bos_token }}"), {"my.jinja", "'bos_token', which vlgraph does not provide"}, "unknown variable");
-    vt::check_throws<vl::error>(run("{{ messages|tojson }}"), {"filter 'tojson' is not supported"}, "tojson");
+    vt::check_throws<vl::error>(run("{{ messages|upper }}"), {"filter 'upper' is not supported"}, "upper");
+    vt::check_throws<vl::error>(run("{{ messages|tojson(indent=2) }}"), {"keyword arguments to filters"}, "tojson with arguments");
+    vt::check_throws<vl::error>(run("{{ namespace(a=1)|tojson }}"), {"tojson of a namespace is not supported"}, "tojson of a namespace");
     vt::check_throws<vl::error>(run("{{ messages[0].content.upper() }}"), {"string method 'upper'"}, "method");
     vt::check_throws<vl::error>(run("{{ messages[0].items }}"), {"dict method 'items'"}, "dict method");
     vt::check_throws<vl::error>(run("{{ messages[0].__class__ }}"), {"unsafe"}, "dunder");

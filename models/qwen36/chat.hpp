@@ -10,17 +10,18 @@
 // Fidelity comes from strictness: an unsupported Jinja construct, filter, method or variable is a clear
 // vl::error, never an approximation.
 //
-// What a conversation can express is limited to what vlgraph can run: roles system / user / assistant, text
-// and image content, assistant reasoning. Tools, tool calls, the tool role and video are refused by the JSON
-// parser and cannot be expressed in `message`, so they are never rendered half-way. Messages are checked
+// What a conversation can express is limited to what vlgraph can run: roles system / user / assistant / tool,
+// text and image content, assistant reasoning and tool calls, tool definitions. Video is refused by the JSON
+// parser and cannot be expressed in `message`, so it is never rendered half-way. Messages are checked
 // before rendering (role, system first only, no images in the system turn, valid UTF-8); the template's own
 // checks (e.g. "No user query found in messages.") surface as vl::error too.
 //
 // Template variables passed, as HF does with the same options: `messages`, `add_generation_prompt`,
-// `enable_thinking`, `preserve_thinking`, `add_vision_id`, and `tools` / `documents` = none. Each message is
-// a dict {role, content[, reasoning_content, thinking]}: content is a string when it is a single text part
-// (the OpenAI-style plain form), else a list of {type: "text", text} / {type: "image"} items; reasoning is
-// passed as both `reasoning_content` and `thinking`, as transformers' _alias_reasoning_fields does.
+// `enable_thinking`, `preserve_thinking`, `add_vision_id`, `tools` (the OpenAI tool definitions as sent, or
+// none) and `documents` = none. Each message is a dict {role, content[, reasoning_content, thinking][,
+// tool_calls]}: content is a string when it is a single text part (the OpenAI-style plain form), else a list
+// of {type: "text", text} / {type: "image"} items; reasoning is passed as both `reasoning_content` and
+// `thinking`, as transformers' _alias_reasoning_fields does; tool_calls as sent, arguments as objects.
 #pragma once
 
 #include <vlgraph/error.hpp>
@@ -59,11 +60,14 @@ struct content_part {
 };
 
 struct message {
-    std::string role;  // "system" (first message only), "user" or "assistant"
+    std::string role;  // "system" (first message only), "user", "assistant" or "tool" (a tool's result)
     std::vector<content_part> content;
     // Assistant reasoning (HF `reasoning_content`). Optional rather than empty-by-default because the template
     // tells them apart: without it, a `<think>...</think>` prefix inside the content is taken as the reasoning.
     std::optional<std::string> reasoning;
+    // Assistant tool calls as OpenAI sends them ([{"id", "type": "function", "function": {"name", "arguments"}}]),
+    // each `arguments` a JSON object (parse_messages parses one sent as a JSON string). Null: none.
+    nlohmann::ordered_json tool_calls = nullptr;
 };
 
 struct chat_options {
@@ -71,6 +75,7 @@ struct chat_options {
     bool enable_thinking = true;        // false: the generation prompt closes an empty `<think>` block
     bool preserve_thinking = false;     // Qwen3.6: keep the reasoning of every assistant turn, not only the last
     bool add_vision_id = false;         // prefix images with "Picture k: "
+    nlohmann::ordered_json tools = nullptr;  // OpenAI tool definitions ([{"type": "function", "function": {...}}]), as sent; null: none
 };
 
 inline constexpr std::string_view image_pad_token = "<|image_pad|>";
@@ -124,7 +129,7 @@ public:
                            {"enable_thinking", jinja::value::boolean(options.enable_thinking)},
                            {"preserve_thinking", jinja::value::boolean(options.preserve_thinking)},
                            {"add_vision_id", jinja::value::boolean(options.add_vision_id)},
-                           {"tools", jinja::value::none()},
+                           {"tools", options.tools.is_null() ? jinja::value::none() : json_value(options.tools)},
                            {"documents", jinja::value::none()}});
         try {
             return std::move(r).render(*parsed_);
@@ -157,9 +162,9 @@ private:
         for (std::size_t i = 0; i < messages.size(); ++i) {
             const message& m = messages[i];
             const std::string at = "chat: message " + std::to_string(i) + " (" + m.role + ")";
-            if (m.role == "tool") throw vl::error(at + ": the tool role (tool results) is not supported");
-            if (m.role != "system" && m.role != "user" && m.role != "assistant")
-                throw vl::error(at + ": unknown role, expected system, user or assistant");
+            if (m.role != "system" && m.role != "user" && m.role != "assistant" && m.role != "tool")
+                throw vl::error(at + ": unknown role, expected system, user, assistant or tool");
+            if (!m.tool_calls.is_null() && m.role != "assistant") throw vl::error(at + ": only assistant messages carry tool calls");
             if (m.role == "system" && i != 0) throw vl::error(at + ": a system message must be the first message");
             if (m.reasoning && m.role != "assistant") throw vl::error(at + ": only assistant messages carry reasoning");
             if (m.reasoning && !jinja::utf8_valid(*m.reasoning)) throw vl::error(at + ": reasoning is not valid UTF-8");
@@ -187,7 +192,38 @@ private:
             fields.emplace_back("reasoning_content", jinja::value::string(*m.reasoning));
             fields.emplace_back("thinking", jinja::value::string(*m.reasoning));
         }
+        if (!m.tool_calls.is_null()) fields.emplace_back("tool_calls", json_value(m.tool_calls));
         return jinja::value::dict(std::move(fields));
+    }
+
+    // JSON as the template sees it (Python's json.loads): objects keep their order, numbers with a fraction or
+    // an exponent are floats. Strings must be valid UTF-8 (the interpreter's rule).
+    static jinja::value json_value(const nlohmann::ordered_json& j, int depth = 0) {
+        if (depth > jinja::max_nesting) throw vl::error("chat: JSON nested deeper than " + std::to_string(jinja::max_nesting));
+        switch (j.type()) {
+            case nlohmann::ordered_json::value_t::null: return jinja::value::none();
+            case nlohmann::ordered_json::value_t::boolean: return jinja::value::boolean(j.get<bool>());
+            case nlohmann::ordered_json::value_t::number_integer: return jinja::value::integer(j.get<std::int64_t>());
+            case nlohmann::ordered_json::value_t::number_unsigned:
+                if (j.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+                    throw vl::error("chat: the integer " + j.dump() + " is too large");
+                return jinja::value::integer(static_cast<std::int64_t>(j.get<std::uint64_t>()));
+            case nlohmann::ordered_json::value_t::number_float: return jinja::value::floating(j.get<double>());
+            case nlohmann::ordered_json::value_t::string:
+                if (!jinja::utf8_valid(j.get_ref<const std::string&>())) throw vl::error("chat: a JSON string is not valid UTF-8");
+                return jinja::value::string(j.get<std::string>());
+            case nlohmann::ordered_json::value_t::array: {
+                jinja::value::list_type items;
+                for (const auto& e : j) items.push_back(json_value(e, depth + 1));
+                return jinja::value::list(std::move(items));
+            }
+            case nlohmann::ordered_json::value_t::object: {
+                jinja::value::fields_type fields;
+                for (const auto& [key, e] : j.items()) fields.emplace_back(key, json_value(e, depth + 1));
+                return jinja::value::dict(std::move(fields));
+            }
+            default: throw vl::error("chat: unsupported JSON value " + std::string(j.type_name()));
+        }
     }
 };
 
@@ -221,17 +257,47 @@ inline std::string expand_image_pads(std::string_view rendered, std::span<const 
     return out;
 }
 
+// An assistant message's tool_calls, checked, each function's `arguments` made an object.
+inline nlohmann::ordered_json parse_tool_calls(nlohmann::ordered_json calls, const std::string& at) {
+    if (!calls.is_array()) throw vl::error(at + ": must be a list of tool calls");
+    for (std::size_t k = 0; k < calls.size(); ++k) {
+        const std::string cat = at + "[" + std::to_string(k) + "]";
+        nlohmann::ordered_json& c = calls[k];
+        if (!c.is_object()) throw vl::error(cat + ": a tool call must be an object");
+        nlohmann::ordered_json* f = c.contains("function") ? &c["function"] : &c;
+        if (!f->is_object()) throw vl::error(cat + ".function: must be an object");
+        if (!f->contains("name") || !(*f)["name"].is_string() || (*f)["name"].template get<std::string>().empty())
+            throw vl::error(cat + ".function.name: must be a non-empty string");
+        if (f->contains("arguments")) {
+            nlohmann::ordered_json& a = (*f)["arguments"];
+            if (a.is_string()) {
+                nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(a.template get<std::string>(), nullptr, /*allow_exceptions=*/false);
+                if (!parsed.is_object()) throw vl::error(cat + ".function.arguments: must be a JSON object (or a string holding one)");
+                a = std::move(parsed);
+            } else if (!a.is_object()) {
+                throw vl::error(cat + ".function.arguments: must be a JSON object (or a string holding one)");
+            }
+        }
+    }
+    return calls;
+}
+
 // Messages from OpenAI-style JSON: an array of {"role", "content"[, "reasoning_content" | "thinking" |
 // "reasoning"]} (or an object {"messages": [...]}). content is a string, null, or a list of
 // {"type": "text", "text"} and {"type": "image" | "image_url", with the source in "image", "url", "path" or
-// "image_url": {"url"} | "..."}. Anything else (tool calls, the tool role, video, unknown fields) is refused
-// with a vl::error naming it.
-inline std::vector<message> parse_messages(const nlohmann::json& j) {
-    const nlohmann::json& arr = j.is_object() && j.contains("messages") ? j.at("messages") : j;
+// "image_url": {"url"} | "..."}. Anything else (video, unknown fields) is refused with a vl::error naming it.
+// Tool results are {"role": "tool", "content", "tool_call_id"?, "name"?}; assistant messages may carry
+// "tool_calls" (each {"id"?, "type": "function", "function": {"name", "arguments"}}, `arguments` an object or
+// a JSON string holding one: parsed here, as vLLM does, because the template iterates `arguments|items`).
+// Objects keep their key order when Json is nlohmann::ordered_json (what the template's tojson and |items
+// see; a server should parse requests with it).
+template <class Json = nlohmann::json>
+std::vector<message> parse_messages(const Json& j) {
+    const Json& arr = j.is_object() && j.contains("messages") ? j.at("messages") : j;
     if (!arr.is_array()) throw vl::error("chat messages: expected a JSON array of messages");
     std::vector<message> out;
     for (std::size_t i = 0; i < arr.size(); ++i) {
-        const nlohmann::json& m = arr[i];
+        const Json& m = arr[i];
         const std::string at = "chat messages[" + std::to_string(i) + "]";
         if (!m.is_object()) throw vl::error(at + ": a message must be a JSON object");
         message msg;
@@ -239,28 +305,28 @@ inline std::vector<message> parse_messages(const nlohmann::json& j) {
         for (const auto& [key, v] : m.items()) {
             if (key == "role") {
                 if (!v.is_string()) throw vl::error(at + ".role: must be a string");
-                msg.role = v.get<std::string>();
+                msg.role = v.template get<std::string>();
                 has_role = true;
             } else if (key == "content") {
                 if (v.is_string()) {
-                    msg.content.push_back(content_part::of_text(v.get<std::string>()));
+                    msg.content.push_back(content_part::of_text(v.template get<std::string>()));
                 } else if (v.is_array()) {
                     for (std::size_t k = 0; k < v.size(); ++k) {
-                        const nlohmann::json& item = v[k];
+                        const Json& item = v[k];
                         const std::string iat = at + ".content[" + std::to_string(k) + "]";
                         if (!item.is_object() || !item.contains("type") || !item["type"].is_string())
                             throw vl::error(iat + ": a content item must be an object with a string \"type\"");
-                        const std::string type = item["type"].get<std::string>();
+                        const std::string type = item["type"].template get<std::string>();
                         if (type == "text") {
                             if (!item.contains("text") || !item["text"].is_string()) throw vl::error(iat + ": a text item needs a string \"text\"");
-                            msg.content.push_back(content_part::of_text(item["text"].get<std::string>()));
+                            msg.content.push_back(content_part::of_text(item["text"].template get<std::string>()));
                         } else if (type == "image" || type == "image_url") {
                             std::string source;
                             for (const char* k2 : {"image", "url", "path", "image_url"}) {
                                 if (!item.contains(k2)) continue;
-                                const nlohmann::json& s = item[k2];
-                                if (s.is_string()) source = s.get<std::string>();
-                                else if (s.is_object() && s.contains("url") && s["url"].is_string()) source = s["url"].get<std::string>();
+                                const Json& s = item[k2];
+                                if (s.is_string()) source = s.template get<std::string>();
+                                else if (s.is_object() && s.contains("url") && s["url"].is_string()) source = s["url"].template get<std::string>();
                                 else throw vl::error(iat + "." + k2 + ": must be a string or {\"url\": string}");
                                 break;
                             }
@@ -277,7 +343,9 @@ inline std::vector<message> parse_messages(const nlohmann::json& j) {
             } else if (key == "reasoning_content" || key == "thinking" || key == "reasoning") {
                 if (!v.is_null() && !v.is_string()) throw vl::error(at + "." + key + ": must be a string or null");
             } else if (key == "tool_calls") {
-                if (!v.is_null() && !(v.is_array() && v.empty())) throw vl::error(at + ": tool calls are not supported");
+                if (!v.is_null() && !(v.is_array() && v.empty())) msg.tool_calls = parse_tool_calls(nlohmann::ordered_json::parse(v.dump()), at + ".tool_calls");
+            } else if (key == "tool_call_id" || key == "name") {
+                if (!v.is_null() && !v.is_string()) throw vl::error(at + "." + key + ": must be a string");
             } else {
                 throw vl::error(at + ": unsupported message field \"" + key + "\"");
             }
@@ -286,10 +354,9 @@ inline std::vector<message> parse_messages(const nlohmann::json& j) {
         // HF (_alias_reasoning_fields) takes the first non-null of these names, in this order.
         for (const char* key : {"reasoning_content", "thinking", "reasoning"})
             if (m.contains(key) && m[key].is_string()) {
-                msg.reasoning = m[key].get<std::string>();
+                msg.reasoning = m[key].template get<std::string>();
                 break;
             }
-        if (msg.role == "tool") throw vl::error(at + ": the tool role (tool results) is not supported");
         out.push_back(std::move(msg));
     }
     return out;

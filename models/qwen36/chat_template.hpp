@@ -15,7 +15,7 @@
 //    (name or namespace attribute), macro (positional parameters with defaults), comments;
 //  * expressions: string/integer/boolean/none literals, list literals, names, `.attr` and `[key]` (a dict key or
 //    a list/string index), Python slices, calls of macros, `namespace(...)`, `raise_exception(msg)` and the string
-//    methods startswith/endswith/split(sep)/strip/lstrip/rstrip, filters trim/length, tests
+//    methods startswith/endswith/split(sep)/strip/lstrip/rstrip, filters trim/length/tojson (transformers' json.dumps)/items/string/safe, tests
 //    defined/undefined/none/string/number/mapping/iterable/sequence/true/false, `not and or`, `== != < <= > >=`,
 //    `in`/`not in`, `+ - * // %` on integers, `+` on strings and lists, `~`, and `a if c else b`;
 //  * Jinja2's default Undefined: a missing key or attribute is undefined (prints as '', is falsy, iterates empty,
@@ -33,6 +33,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -112,6 +113,65 @@ inline std::string py_strip(std::string_view s, const std::string* chars, bool l
     return std::string(s.substr(off[b], off[e] - off[b]));
 }
 
+// Python's repr(float): the shortest digits that read back to v, positional for exponents -4 <= e < 16,
+// otherwise d.ddde±XX (at least two exponent digits); inf/nan as Python prints them.
+inline std::string python_float(double v) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    const std::string sci(buf, r.ptr);  // e.g. "-1.2345e+02": shortest round-trip digits
+    const std::size_t epos = sci.find('e');
+    const bool negative = sci[0] == '-';
+    std::string digits;
+    for (std::size_t i = negative ? 1 : 0; i < epos; ++i)
+        if (sci[i] != '.') digits += sci[i];
+    const int exp = std::stoi(sci.substr(epos + 1));
+    std::string out = negative ? "-" : "";
+    if (exp >= -4 && exp < 16) {
+        if (exp < 0) {
+            out += "0." + std::string(static_cast<std::size_t>(-exp - 1), '0') + digits;
+        } else if (static_cast<int>(digits.size()) <= exp + 1) {
+            out += digits + std::string(static_cast<std::size_t>(exp + 1 - static_cast<int>(digits.size())), '0') + ".0";
+        } else {
+            out += digits.substr(0, static_cast<std::size_t>(exp + 1)) + "." + digits.substr(static_cast<std::size_t>(exp + 1));
+        }
+        return out;
+    }
+    out += digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    const int a = exp < 0 ? -exp : exp;
+    out += std::string(exp < 0 ? "e-" : "e+") + (a < 10 ? "0" : "") + std::to_string(a);
+    return out;
+}
+
+// A JSON string as Python's json.dumps(ensure_ascii=False) writes it: ", \, \n, \r, \t, \b, \f escaped,
+// other control characters as \u00XX, everything else as it is.
+inline void json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (const char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    static constexpr char hex[] = "0123456789abcdef";
+                    out += "\\u00";
+                    out += hex[(static_cast<unsigned char>(c) >> 4) & 0xF];
+                    out += hex[static_cast<unsigned char>(c) & 0xF];
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
 }  // namespace detail
 
 // True when s is well-formed UTF-8 (shortest forms, no surrogates, at most U+10FFFF).
@@ -147,13 +207,14 @@ inline bool utf8_valid(std::string_view s) {
 struct stmt;
 
 struct value {
-    enum class kind : std::uint8_t { undefined, none, boolean, integer, string, list, dict, namespace_, macro, builtin };
+    enum class kind : std::uint8_t { undefined, none, boolean, integer, floating, string, list, dict, namespace_, macro, builtin };
     using list_type = std::vector<value>;
     using fields_type = std::vector<std::pair<std::string, value>>;  // insertion-ordered like a Python dict
 
     kind k = kind::undefined;
     bool b = false;
     std::int64_t i = 0;
+    double f = 0;   // floating: a JSON number with a fraction or an exponent (Python float)
     std::string s;  // string; builtin: its name (namespace, raise_exception)
     std::shared_ptr<const list_type> items;  // list
     std::shared_ptr<fields_type> fields;     // dict (never mutated) or namespace (mutated by `set ns.x`)
@@ -168,6 +229,11 @@ struct value {
     static value integer(std::int64_t v) {
         value r = with_kind(kind::integer);
         r.i = v;
+        return r;
+    }
+    static value floating(double v) {
+        value r = with_kind(kind::floating);
+        r.f = v;
         return r;
     }
     static value string(std::string v) {
@@ -1026,6 +1092,7 @@ private:
             case value::kind::none: return "none";
             case value::kind::boolean: return "a boolean";
             case value::kind::integer: return "an integer";
+            case value::kind::floating: return "a float";
             case value::kind::string: return "a string";
             case value::kind::list: return "a list";
             case value::kind::dict: return "a dict";
@@ -1042,6 +1109,7 @@ private:
             case value::kind::none: return false;
             case value::kind::boolean: return v.b;
             case value::kind::integer: return v.i != 0;
+            case value::kind::floating: return v.f != 0;
             case value::kind::string: return !v.s.empty();
             case value::kind::list: return !v.items->empty();
             case value::kind::dict: return !v.fields->empty();
@@ -1059,8 +1127,48 @@ private:
             case value::kind::none: return "None";
             case value::kind::boolean: return v.b ? "True" : "False";
             case value::kind::integer: return std::to_string(v.i);
+            case value::kind::floating: return detail::python_float(v.f);
             case value::kind::string: return v.s;
             default: fail(line, "printing " + type_name(v) + " is not supported");
+        }
+    }
+
+    // transformers' tojson filter: json.dumps(x, ensure_ascii=False), separators ", " and ": ", keys in order.
+    void to_json(std::string& out, const value& v, int line, int depth = 0) {
+        if (depth > max_nesting) fail(line, "tojson: nesting deeper than " + std::to_string(max_nesting));
+        check_size(line, out.size());
+        switch (v.k) {
+            case value::kind::none: out += "null"; return;
+            case value::kind::boolean: out += v.b ? "true" : "false"; return;
+            case value::kind::integer: out += std::to_string(v.i); return;
+            case value::kind::floating:
+                if (std::isnan(v.f)) out += "NaN";
+                else if (std::isinf(v.f)) out += v.f < 0 ? "-Infinity" : "Infinity";
+                else out += detail::python_float(v.f);
+                return;
+            case value::kind::string: detail::json_string(out, v.s); return;
+            case value::kind::list:
+                out += '[';
+                for (std::size_t k = 0; k < v.items->size(); ++k) {
+                    if (k > 0) out += ", ";
+                    to_json(out, (*v.items)[k], line, depth + 1);
+                }
+                out += ']';
+                return;
+            case value::kind::dict: {
+                out += '{';
+                bool first = true;
+                for (const auto& [key, item] : *v.fields) {
+                    if (!first) out += ", ";
+                    first = false;
+                    detail::json_string(out, key);
+                    out += ": ";
+                    to_json(out, item, line, depth + 1);
+                }
+                out += '}';
+                return;
+            }
+            default: fail(line, "tojson of " + type_name(v) + " is not supported");
         }
     }
 
@@ -1068,6 +1176,10 @@ private:
         const bool an = a.k == value::kind::integer || a.k == value::kind::boolean;
         const bool bn = b.k == value::kind::integer || b.k == value::kind::boolean;
         if (an && bn) return (a.k == value::kind::boolean ? a.b : a.i) == (b.k == value::kind::boolean ? b.b : b.i);
+        if ((an || a.k == value::kind::floating) && (bn || b.k == value::kind::floating)) {
+            const auto as_double = [](const value& v) { return v.k == value::kind::floating ? v.f : static_cast<double>(v.k == value::kind::boolean ? v.b : v.i); };
+            return as_double(a) == as_double(b);
+        }
         if (a.k != b.k) return false;
         switch (a.k) {
             case value::kind::undefined:
@@ -1381,6 +1493,21 @@ private:
             if (v.k != value::kind::string && v.k != value::kind::undefined) fail(e.line, "trim of " + type_name(v) + " is not supported");
             return value::string(detail::py_strip(v.s, nullptr, true, true));
         }
+        if (e.name == "tojson") {
+            std::string out;
+            to_json(out, v, e.line);
+            return value::string(std::move(out));
+        }
+        if (e.name == "string") return v.k == value::kind::string ? v : value::string(to_output(v, e.line));
+        if (e.name == "safe") return v;  // autoescape is off: markup and text are the same
+        if (e.name == "items") {
+            if (v.k == value::kind::undefined) return value::list({});
+            if (v.k != value::kind::dict) fail(e.line, "items of " + type_name(v) + " (a mapping is needed)");
+            value::list_type pairs;
+            for (const auto& [key, item] : *v.fields) pairs.push_back(value::list({value::string(key), item}));
+            check_items(e.line, pairs.size());
+            return value::list(std::move(pairs));
+        }
         if (e.name == "length" || e.name == "count") {
             switch (v.k) {
                 case value::kind::undefined: return value::integer(0);
@@ -1401,7 +1528,7 @@ private:
         if (t == "undefined") return v.k == k::undefined;
         if (t == "none") return v.k == k::none;
         if (t == "string") return v.k == k::string;
-        if (t == "number") return v.k == k::integer || v.k == k::boolean;  // Python's bool is a Number
+        if (t == "number") return v.k == k::integer || v.k == k::floating || v.k == k::boolean;  // Python's bool is a Number
         if (t == "true") return v.k == k::boolean && v.b;
         if (t == "false") return v.k == k::boolean && !v.b;
         if (t == "mapping") return v.k == k::dict;
