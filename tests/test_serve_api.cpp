@@ -150,7 +150,8 @@ BOOST_AUTO_TEST_CASE(null_fields_are_absent) {
     BOOST_TEST(!r.enable_thinking);
     BOOST_TEST(!r.preserve_thinking);
     BOOST_TEST(r.tools.is_null());
-    BOOST_TEST(r.tool_choice.is_null());
+    BOOST_TEST(r.tool_choice == "auto");
+    BOOST_TEST(r.tool_choice_function.empty());
 }
 
 BOOST_AUTO_TEST_CASE(fields_are_read) {
@@ -172,7 +173,7 @@ BOOST_AUTO_TEST_CASE(fields_are_read) {
     BOOST_TEST(*r.enable_thinking == false);
     BOOST_TEST(*r.preserve_thinking == true);
     BOOST_TEST(r.tool_choice == "auto");
-    BOOST_TEST(r.messages == b["messages"]);
+    BOOST_TEST(json::parse(r.messages.dump()) == b["messages"]);
     BOOST_TEST(*parse(with("max_tokens", 7)).max_tokens == 7);
     BOOST_TEST(*parse(with("top_k", 5)).top_k == 5);
 }
@@ -183,8 +184,36 @@ BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
     BOOST_TEST(parse(b).messages.size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(tools_are_refused_until_supported) {
-    check_refused(with("tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}}}}})), "tools", "tools are not supported yet");
+BOOST_AUTO_TEST_CASE(tools_and_tool_choice) {
+    // Accepted in the order sent (the template prints them with tojson).
+    const std::string body = R"({"messages": [{"role": "user", "content": "hi", "name": "u"}], "tools": [{"type": "function", "function": {"name": "zeta",
+        "parameters": {"type": "object", "properties": {"b": {"type": "integer"}, "a": {"type": "string"}}}}}, {"type": "function", "function": {"name": "alpha"}}],
+        "tool_choice": {"type": "function", "function": {"name": "alpha"}}})";
+    const s::chat_request r = s::parse_chat_request(body, limits);
+    BOOST_TEST(r.tools.dump() == R"([{"type":"function","function":{"name":"zeta","parameters":{"type":"object","properties":{"b":{"type":"integer"},"a":{"type":"string"}}}}},{"type":"function","function":{"name":"alpha"}}])");
+    BOOST_TEST(r.messages[0].dump() == R"({"role":"user","content":"hi","name":"u"})");
+    BOOST_TEST(r.tool_choice == "function");
+    BOOST_TEST(r.tool_choice_function == "alpha");
+    const json f = {{"type", "function"}, {"function", {{"name", "f"}}}};
+    json b = with("tools", json::array({f}));
+    b["tool_choice"] = "none";
+    BOOST_TEST(parse(b).tool_choice == "none");
+    BOOST_TEST(parse(with("tools", json::array())).tools.is_null(), "an empty list is no tools");
+    // Refused, naming the field.
+    check_refused(with("tools", json::object()), "tools", "an array");
+    check_refused(with("tools", json::array({1})), "tools[0]", "a tool object");
+    check_refused(with("tools", json::array({{{"type", "code"}, {"function", {{"name", "f"}}}}})), "tools[0].type", "\"function\"");
+    check_refused(with("tools", json::array({{{"type", "function"}}})), "tools[0].function", "required");
+    check_refused(with("tools", json::array({{{"type", "function"}, {"function", {{"name", ""}}}}})), "tools[0].function.name", "non-empty");
+    check_refused(with("tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", "x"}}}}})), "tools[0].function.parameters", "JSON schema");
+    b["tool_choice"] = "required";
+    check_refused(b, "tool_choice", "not supported");
+    b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "g"}}}};
+    check_refused(b, "tool_choice", "no tool named \"g\"");
+    b["tool_choice"] = 3;
+    check_refused(b, "tool_choice", "\"auto\", \"none\"");
+    b["tool_choice"] = {{"type", "function"}};
+    check_refused(b, "tool_choice", "expected {");
 }
 
 BOOST_AUTO_TEST_CASE(malformed_bodies) {

@@ -23,6 +23,7 @@
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/prompt.hpp>
 #include <vlgraph/models/qwen36/reasoning.hpp>
+#include <vlgraph/models/qwen36/tool_calls.hpp>
 #include <vlgraph/models/qwen36/serving.hpp>
 #include <vlgraph/serve/openai.hpp>
 #include <vlgraph/text/stop_strings.hpp>
@@ -92,29 +93,63 @@ private:
 };
 
 // A request's generated text on its way out: stop strings cut it, the reasoning split sorts it.
+// What a piece of output adds to the answer: reasoning, content, pieces of tool calls.
+struct output_delta {
+    std::string reasoning, content;
+    std::vector<q::tool_call_delta> calls;
+};
+
+// Generated text -> the answer: stop strings, then the reasoning split, then (with tools) the tool calls in
+// the content. `tools`: the request's tool definitions (null: no tool parsing; kept here, a stream outlives
+// its request); `forced`: the opening of a call the prompt already holds (a named tool_choice), parsed as if
+// generated.
 class output_text {
 public:
-    output_text(std::vector<std::string> stops, bool starts_in_reasoning) : stops_(std::move(stops)), split_(starts_in_reasoning) {}
-    // The deltas a piece of text makes; stopped() once a stop string completed.
-    q::reasoning_delta push(const std::string& piece) { return through(stops_.push(piece)); }
-    q::reasoning_delta finish() {
-        q::reasoning_delta d = through(stops_.finish());
-        const q::reasoning_delta tail = split_.finish();
-        d.reasoning += tail.reasoning;
-        d.content += tail.content;
-        return d;
+    output_text(std::vector<std::string> stops, bool starts_in_reasoning, nlohmann::ordered_json tools = nullptr, const std::string& forced = {})
+        : stops_(std::move(stops)), split_(starts_in_reasoning), tools_(std::move(tools)) {
+        if (!tools_.is_null()) {
+            calls_.emplace(&tools_);
+            pending_ = calls_->push(forced);  // (no content: it opens a call)
+        }
     }
+    // The deltas a piece of text makes; stopped() once a stop string completed.
+    output_delta push(const std::string& piece) { return through(stops_.push(piece), false); }
+    output_delta finish() { return through(stops_.finish(), true); }
     bool stopped() const { return stopped_; }
+    bool called() const { return calls_ && !calls_->calls().empty(); }
+    const std::vector<q::tool_call>& calls() const { return calls_->calls(); }
 
 private:
-    q::reasoning_delta through(const vl::text::stop_matcher::result& r) {
+    output_delta through(const vl::text::stop_matcher::result& r, bool last) {
         if (r.stopped) stopped_ = true;
-        return split_.push(r.emit);
+        q::reasoning_delta d = split_.push(r.emit);
+        if (last) {
+            const q::reasoning_delta tail = split_.finish();
+            d.reasoning += tail.reasoning;
+            d.content += tail.content;
+        }
+        output_delta out{std::move(d.reasoning), {}, std::move(pending_.calls)};
+        pending_ = {};
+        if (!calls_) {
+            out.content = std::move(d.content);
+            return out;
+        }
+        for (const q::tool_call_output& o : {calls_->push(d.content), last ? calls_->finish() : q::tool_call_output{}}) {
+            out.content += o.content;
+            out.calls.insert(out.calls.end(), o.calls.begin(), o.calls.end());
+        }
+        return out;
     }
     vl::text::stop_matcher stops_;
     q::reasoning_splitter split_;
+    nlohmann::ordered_json tools_;
+    std::optional<q::tool_call_parser> calls_;
+    q::tool_call_output pending_;
     bool stopped_ = false;
 };
+
+// A call's id: the response's id and the call's index.
+std::string call_id(const std::string& response_id, std::size_t index) { return "call_" + response_id.substr(response_id.find('-') + 1) + "_" + std::to_string(index); }
 
 struct server_settings {
     std::string model_id;  // the checkpoint directory's name
@@ -167,6 +202,8 @@ struct prepared_request {
     q::serving_request work;
     sv::chat_request api;
     bool opens_reasoning = false;
+    bool tools = false;   // the model sees the tools: its tool calls are parsed
+    std::string forced;   // the opening of a call the prompt ends with (tool_choice names a function)
 };
 
 prepared_request prepare(const std::string& body, const server_settings& set, const q::prompt_assets& assets) {
@@ -187,12 +224,23 @@ prepared_request prepare(const std::string& body, const server_settings& set, co
     limits.max_images = static_cast<std::size_t>(set.limits.max_images);
     limits.decode = set.decode;
     limits.files = false;
-    const q::chat_options options{.add_generation_prompt = true,
-                                  .enable_thinking = p.api.enable_thinking.value_or(true),
-                                  .preserve_thinking = p.api.preserve_thinking.value_or(false)};
+    q::chat_options options{.add_generation_prompt = true,
+                            .enable_thinking = p.api.enable_thinking.value_or(true),
+                            .preserve_thinking = p.api.preserve_thinking.value_or(false)};
+    // The tools are shown to the model whatever tool_choice says, so that a conversation's prompts stay
+    // prefixes of each other (the prefix cache); "none": its calls are not parsed (the text is content);
+    // a named function: the answer begins with its call (after an empty reasoning block when the prompt
+    // opened one).
+    options.tools = p.api.tools;
+    p.tools = !p.api.tools.is_null() && p.api.tool_choice != "none";
+    std::string continuation;
+    if (p.api.tool_choice == "function") {
+        p.forced = "<tool_call>\n<function=" + p.api.tool_choice_function + ">\n";
+        continuation = (q::prompt_opens_reasoning(assets.chat->render(messages, options)) ? "\n</think>\n\n" : "") + p.forced;
+    }
     q::prepared_prompt prompt;
     try {
-        prompt = q::prepare_prompt(messages, options, assets, limits);
+        prompt = q::prepare_prompt(messages, options, assets, limits, continuation);
     } catch (const vl::config_error& e) {  // the context
         throw sv::bad_request(e.what(), p.api.max_tokens ? "max_tokens" : "messages");
     } catch (const vl::error& e) {  // an image that does not decode or is over the limits, a template error
@@ -201,7 +249,7 @@ prepared_request prepare(const std::string& body, const server_settings& set, co
     const std::int64_t n = prompt.input_ids.numel();
     std::int64_t max_new = p.api.max_tokens.value_or(set.max_context - n);
     if (!p.api.max_tokens && set.default_max_tokens > 0) max_new = std::min(max_new, set.default_max_tokens);
-    p.work = {prompt.input_ids, prompt.pixel_values, prompt.grids, sampling_of(p.api, set.generation), max_new};
+    p.work = {prompt.input_ids, prompt.pixel_values, prompt.grids, sampling_of(p.api, set.generation), max_new, {prompt.stable_prefix}};
     p.opens_reasoning = q::prompt_opens_reasoning(prompt.rendered);
     return p;
 }
@@ -319,12 +367,12 @@ inline int serve(const args& a) {
         }
         const std::string id = request_id();
         const std::int64_t created = static_cast<std::int64_t>(std::time(nullptr));
-        auto text = std::make_shared<output_text>(p.api.stop, p.opens_reasoning);
+        auto text = std::make_shared<output_text>(p.api.stop, p.opens_reasoning, p.tools ? p.api.tools : nlohmann::ordered_json(), p.forced);
         auto peer = std::make_shared<peer_watch>(req);
 
         if (!p.api.stream) {  // the whole answer at once; the request ends if the client leaves meanwhile
             std::string content, reasoning;
-            const auto add = [&](const q::reasoning_delta& d) { content += d.content, reasoning += d.reasoning; };
+            const auto add = [&](const output_delta& d) { content += d.content, reasoning += d.reasoning; };
             for (;;) {
                 const std::optional<sv::stream_event> e = out->next(250ms);
                 if (!e) {
@@ -341,7 +389,12 @@ inline int serve(const args& a) {
                     return send_error(res, {503, "server_error", "the request was ended before it finished (the client left or the server is stopping)"});
                 add(text->finish());
                 const sv::token_usage u{e->usage.prompt_tokens, e->usage.completion_tokens, e->usage.cached_tokens};
-                res.set_content(sv::completion_response(id, created, set.model_id, content, reasoning, text->stopped() ? "stop" : finish_name(e->reason), u)
+                nlohmann::json calls = nlohmann::json::array();
+                if (text->called())
+                    for (std::size_t k = 0; k < text->calls().size(); ++k)
+                        calls.push_back({{"id", call_id(id, k)}, {"type", "function"}, {"function", {{"name", text->calls()[k].name}, {"arguments", text->calls()[k].arguments}}}});
+                const std::string finish = text->stopped() ? "stop" : text->called() && e->reason == sv::finish_reason::stop ? "tool_calls" : finish_name(e->reason);
+                res.set_content(sv::completion_response(id, created, set.model_id, content, reasoning, finish, u, calls)
                                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                                 "application/json");
                 return;
@@ -356,9 +409,17 @@ inline int serve(const args& a) {
                 const std::string event = sv::sse_event(j);
                 return sink.write(event.data(), event.size());
             };
-            const auto send_delta = [&](const q::reasoning_delta& d) {
-                if (d.content.empty() && d.reasoning.empty()) return true;
-                return send(sv::chunk(id, created, set.model_id, {false, d.content, d.reasoning}));
+            const auto send_delta = [&](const output_delta& d) {
+                if (d.content.empty() && d.reasoning.empty() && d.calls.empty()) return true;
+                nlohmann::json calls = nlohmann::json::array();
+                for (const q::tool_call_delta& c : d.calls) {
+                    nlohmann::json f{{"arguments", c.arguments}};
+                    if (!c.name.empty()) f["name"] = c.name;
+                    nlohmann::json call{{"index", c.index}, {"function", std::move(f)}};
+                    if (!c.name.empty()) call["id"] = call_id(id, c.index), call["type"] = "function";
+                    calls.push_back(std::move(call));
+                }
+                return send(sv::chunk(id, created, set.model_id, {false, d.content, d.reasoning, std::move(calls)}));
             };
             if (!send(sv::chunk(id, created, set.model_id, {true, "", ""}))) {
                 out->cancel();
@@ -382,7 +443,7 @@ inline int serve(const args& a) {
                     send(sv::error_body(sv::server_error(why)));
                 } else {
                     send_delta(text->finish());
-                    send(sv::chunk(id, created, set.model_id, {}, text->stopped() ? "stop" : finish_name(e->reason)));
+                    send(sv::chunk(id, created, set.model_id, {}, text->stopped() ? "stop" : text->called() && e->reason == sv::finish_reason::stop ? "tool_calls" : finish_name(e->reason)));
                     if (include_usage)
                         send(sv::usage_chunk(id, created, set.model_id, {e->usage.prompt_tokens, e->usage.completion_tokens, e->usage.cached_tokens}));
                 }

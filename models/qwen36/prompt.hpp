@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vl::qwen36 {
@@ -48,10 +49,16 @@ struct prepared_prompt {
     std::vector<grid_thw> grids;  // one per image
     std::int64_t image_tokens = 0;
     std::string rendered;          // the template's text (image pads not expanded): e.g. whether it leaves <think> open
+    // Tokens of the messages up to the last user message: the part a later turn's prompt repeats (once a new
+    // user message comes, the template renders the assistant turns after this one without their reasoning,
+    // unless preserve_thinking). 0 without a user message. A prefix cache keeps the state after it.
+    std::int64_t stable_prefix = 0;
 };
 
+// continuation: text the answer is made to begin with, appended to the rendered prompt (e.g. the opening of
+// a tool call the request insists on).
 inline prepared_prompt prepare_prompt(std::span<const message> messages, const chat_options& options, const prompt_assets& assets,
-                                      const prompt_limits& limits = {}) {
+                                      const prompt_limits& limits = {}, std::string_view continuation = {}) {
     std::vector<std::string> sources;
     for (const message& m : messages)
         for (const content_part& part : m.content)
@@ -64,6 +71,7 @@ inline prepared_prompt prepare_prompt(std::span<const message> messages, const c
             throw format_error("image " + std::to_string(i) + ": only data: URLs are accepted (files and http(s) URLs are never read)");
 
     std::string rendered = assets.chat->render(messages, options);
+    rendered += continuation;
     prepared_prompt p;
     p.rendered = rendered;
     std::vector<image::rgb8_image> images;
@@ -90,6 +98,19 @@ inline prepared_prompt prepare_prompt(std::span<const message> messages, const c
         p.pixel_values = pixels.pixel_values;
     }
     p.input_ids = tensor::from(std::vector<std::int64_t>(ids.begin(), ids.end()), {static_cast<index_t>(ids.size())});
+    std::size_t last_user = messages.size();
+    for (std::size_t i = 0; i < messages.size(); ++i)
+        if (messages[i].role == "user") last_user = i;
+    if (last_user < messages.size()) {
+        chat_options head = options;
+        head.add_generation_prompt = false;
+        std::vector<std::int64_t> head_tokens;  // the image token counts of the images in messages [0, last_user]
+        for (std::size_t i = 0, k = 0; i <= last_user; ++i)
+            for (const content_part& part : messages[i].content)
+                if (part.kind == part_kind::image) head_tokens.push_back(plan_image(images[k].height, images[k].width, *assets.preprocessor, k).tokens), ++k;
+        const std::string text = expand_image_pads(assets.chat->render(messages.first(last_user + 1), head), head_tokens);
+        p.stable_prefix = std::min<std::int64_t>(static_cast<std::int64_t>(assets.tok->bpe.encode(text).size()), n);
+    }
     return p;
 }
 

@@ -13,8 +13,9 @@
 // move under a recorded step. Sampling is the request's own sampler (seeded per request), on the host.
 //
 // Prefix cache (serving_options::prefix_cache_bytes > 0): after prefill calls that end on a multiple of the
-// prefill chunk B — the last such position before a prompt's end, its end when that is one, and every
-// snapshot_every positions of a long prompt — the sequence's state is stored (cache_snapshot: GDN conv windows and recurrent states, the
+// prefill chunk B — the last such position before a prompt's end, its end when that is one, the last one
+// before each of the request's snapshot_after positions (where the next turn's prompt will differ), and
+// every snapshot_every positions of a long prompt — the sequence's state is stored (cache_snapshot: GDN conv windows and recurrent states, the
 // attention rows in blocks of B shared between a conversation's entries). A request whose prompt begins
 // with a stored prefix starts from the longest one (leaving at least its last position to compute), runs
 // the vision tower only for images that reach past it, and prefills the rest. Why only multiples of B: the
@@ -54,6 +55,10 @@ struct serving_request {
     std::vector<grid_thw> grids;  // one per image
     sampling_options sampling;
     std::int64_t max_new_tokens = 256;
+    // Prompt positions after which the state is worth keeping (with a prefix cache): where a later request's
+    // prompt is expected to stop sharing this one (prepared_prompt::stable_prefix). A snapshot is taken at
+    // the last block boundary at or before each.
+    std::vector<index_t> snapshot_after = {};
 };
 
 struct serving_options {
@@ -113,6 +118,7 @@ public:
         std::uint64_t serial;                 // tells sequences apart (a new one may reuse a freed one's address)
         std::vector<std::int64_t> context;    // prompt and generated ids (the repetition penalty reads them)
         std::vector<std::uint64_t> content;   // the prompt's positions as prefix-cache keys (with a prefix cache)
+        std::vector<index_t> snapshot_after;  // the request's
         std::int64_t prompt_tokens, image_tokens;
         rope_index rope;
         tensor embeds;                        // [L - cached, D] the input embeddings of the positions to prefill, until done
@@ -203,7 +209,11 @@ public:
         const index_t every = std::max(options_.snapshot_every / options_.prefill_chunk, index_t{1}) * options_.prefill_chunk;
         // The last block boundary before the prompt's end (a request with the same prompt resumes there), the end
         // itself when it is one (a longer prompt resumes there), every `every` positions of a long prompt.
-        if (prefix_ && s.prefilled % options_.prefill_chunk == 0 && (s.prefilled + options_.prefill_chunk >= n || s.prefilled % every == 0)) store_snapshot(s);
+        const auto hinted = [&] {
+            return std::any_of(s.snapshot_after.begin(), s.snapshot_after.end(), [&](index_t h) { return h / options_.prefill_chunk * options_.prefill_chunk == s.prefilled; });
+        };
+        if (prefix_ && s.prefilled % options_.prefill_chunk == 0 && (s.prefilled + options_.prefill_chunk >= n || s.prefilled % every == 0 || hinted()))
+            store_snapshot(s);
         if (s.prefilled < n) return std::nullopt;
         s.embeds = tensor{};
         return emit(s, exec_->to_host(out.logits).to(dtype::f32).contiguous(), 0);
@@ -243,7 +253,7 @@ private:
         const tensor ids = r.input_ids.to(dtype::i64).contiguous();
         const index_t n = ids.numel();
         const std::span<const std::int64_t> id_span{ids.data<std::int64_t>(), static_cast<std::size_t>(n)};
-        auto s = std::unique_ptr<sequence>(new sequence{next_serial_++, {id_span.begin(), id_span.end()}, {}, n,
+        auto s = std::unique_ptr<sequence>(new sequence{next_serial_++, {id_span.begin(), id_span.end()}, {}, r.snapshot_after, n,
                                                         static_cast<std::int64_t>(std::count(id_span.begin(), id_span.end(), w_->config.image_token_id)),
                                                         get_rope_index(id_span, r.grids, {}, w_->config), {}, model_cache::empty(w_->config.text, *exec_), 0, 0,
                                                         sampler(r.sampling), text::bpe_tokenizer::stream_decoder(tok_->bpe, /*skip_special=*/true),

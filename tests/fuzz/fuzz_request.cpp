@@ -126,7 +126,8 @@ void request(std::string_view body) {
         require(!r.top_p || (*r.top_p > 0 && *r.top_p <= 1));
         require(!r.temperature || *r.temperature >= 0);
         require(!r.include_usage || r.stream);
-        require(r.tools.is_null() || r.tools.empty());
+        require(r.tools.is_null() || (r.tools.is_array() && !r.tools.empty()));
+        require(r.tool_choice == "auto" || r.tool_choice == "none" || (r.tool_choice == "function" && !r.tool_choice_function.empty()));
         const auto images = vl::serve::image_sources(r.messages, limits);
         require(static_cast<int>(images.size()) <= limits.max_images);
         for (const auto& im : images) require(vl::image::url_scheme(im.url) == "data" && !im.param.empty());

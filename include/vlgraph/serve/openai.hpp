@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -86,7 +87,7 @@ struct request_limits {
 
 struct chat_request {
     std::optional<std::string> model;
-    nlohmann::json messages;  // an array of objects; the model layer parses them (qwen36::parse_messages)
+    nlohmann::ordered_json messages;  // an array of objects, keys in the order sent; the model layer parses them (qwen36::parse_messages)
     std::optional<double> temperature;
     std::optional<double> top_p;
     std::optional<std::int64_t> top_k;  // 0 disables (the request's -1 is mapped to 0)
@@ -98,8 +99,11 @@ struct chat_request {
     bool include_usage = false;  // stream_options.include_usage: a last chunk with the usage
     std::optional<bool> enable_thinking;    // chat_template_kwargs
     std::optional<bool> preserve_thinking;  // chat_template_kwargs
-    nlohmann::json tools;        // null or an empty array (tools are refused until supported)
-    nlohmann::json tool_choice;  // as sent; null when absent
+    nlohmann::ordered_json tools;  // the tool definitions as sent (checked: [{"type": "function", "function": {"name", ...}}]); null when absent
+    // tool_choice: "auto" (the default with tools), "none" (the tools are not shown to the model) or a named
+    // function (the answer is made to begin with a call of it).
+    std::string tool_choice = "auto";
+    std::string tool_choice_function;  // the named function
 };
 
 namespace detail {
@@ -198,7 +202,6 @@ inline chat_request parse_chat_request(std::string_view body, const request_limi
     if (messages->empty()) throw bad_request("messages: must not be empty", "messages");
     for (std::size_t i = 0; i < messages->size(); ++i)
         if (!(*messages)[i].is_object()) detail::wrong_type((*messages)[i], "messages[" + std::to_string(i) + "]", "a message object");
-    r.messages = *messages;
 
     if (const auto* v = field(j, "temperature")) {
         r.temperature = detail::number(*v, "temperature");
@@ -244,12 +247,44 @@ inline chat_request parse_chat_request(std::string_view body, const request_limi
             else throw bad_request(param + ": unsupported (supported: enable_thinking, preserve_thinking)", param);
         }
     }
+    std::vector<std::string> tool_names;
     if (const auto* v = field(j, "tools")) {
         if (!v->is_array()) detail::wrong_type(*v, "tools", "an array");
-        if (!v->empty()) throw bad_request("tools are not supported yet", "tools");
-        r.tools = *v;
+        for (std::size_t i = 0; i < v->size(); ++i) {
+            const std::string at = "tools[" + std::to_string(i) + "]";
+            const nlohmann::json& t = (*v)[i];
+            if (!t.is_object()) detail::wrong_type(t, at, "a tool object");
+            const auto* type = field(t, "type");
+            if (!type || !type->is_string() || *type != "function") throw bad_request(at + ".type: must be \"function\"", at + ".type");
+            const auto* f = field(t, "function");
+            if (!f || !f->is_object()) throw bad_request(at + ".function: required, an object", at + ".function");
+            const auto* name = field(*f, "name");
+            if (!name || !name->is_string() || name->get<std::string>().empty())
+                throw bad_request(at + ".function.name: required, a non-empty string", at + ".function.name");
+            if (const auto* params = field(*f, "parameters"); params && !params->is_object()) detail::wrong_type(*params, at + ".function.parameters", "a JSON schema object");
+            tool_names.push_back(name->get<std::string>());
+        }
+        // The order of keys is the client's (the template prints the tools with tojson): read them again in order.
+        if (!v->empty()) r.tools = nlohmann::ordered_json::parse(body)["tools"];
     }
-    if (const auto* v = field(j, "tool_choice")) r.tool_choice = *v;
+    if (const auto* v = field(j, "tool_choice")) {
+        if (v->is_string() && (*v == "auto" || *v == "none")) {
+            r.tool_choice = v->get<std::string>();
+        } else if (v->is_string() && *v == "required") {
+            throw bad_request("tool_choice: \"required\" is not supported (use \"auto\" or name a function)", "tool_choice");
+        } else if (v->is_object()) {
+            const auto* f = field(*v, "function");
+            const auto* name = f && f->is_object() ? field(*f, "name") : nullptr;
+            if (!name || !name->is_string()) throw bad_request("tool_choice: expected {\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice");
+            if (std::find(tool_names.begin(), tool_names.end(), name->get<std::string>()) == tool_names.end())
+                throw bad_request("tool_choice: no tool named \"" + detail::bounded_text(name->get<std::string>()) + "\" in tools", "tool_choice");
+            r.tool_choice = "function";
+            r.tool_choice_function = name->get<std::string>();
+        } else {
+            detail::wrong_type(*v, "tool_choice", "\"auto\", \"none\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+        }
+    }
+    r.messages = nlohmann::ordered_json::parse(body)["messages"];  // (checked above; now in the order sent)
     return r;
 }
 
@@ -262,16 +297,16 @@ struct image_source {
 // The images of `messages` in order: every content part of type "image_url" or "image", with the source
 // qwen36::parse_messages takes (the first of "image", "url", "path", "image_url"; a string or {"url"}).
 // Only data: URLs are accepted; parts of other shapes are left to the model layer's message parser.
-inline std::vector<image_source> image_sources(const nlohmann::json& messages, const request_limits& limits) {
+inline std::vector<image_source> image_sources(const nlohmann::ordered_json& messages, const request_limits& limits) {
     std::vector<image_source> out;
     if (!messages.is_array()) return out;
     for (std::size_t i = 0; i < messages.size(); ++i) {
-        const nlohmann::json& m = messages[i];
+        const nlohmann::ordered_json& m = messages[i];
         if (!m.is_object()) continue;
         const auto content = m.find("content");
         if (content == m.end() || !content->is_array()) continue;
         for (std::size_t k = 0; k < content->size(); ++k) {
-            const nlohmann::json& part = (*content)[k];
+            const nlohmann::ordered_json& part = (*content)[k];
             const std::string at = "messages[" + std::to_string(i) + "].content[" + std::to_string(k) + "]";
             if (!part.is_object()) continue;
             const auto type = part.find("type");
@@ -284,7 +319,7 @@ inline std::vector<image_source> image_sources(const nlohmann::json& messages, c
                 param = at + "." + key;
                 if (s->is_string()) url = s->get<std::string>();
                 else if (s->is_object() && s->contains("url") && (*s)["url"].is_string()) url = (*s)["url"].get<std::string>();
-                else detail::wrong_type(*s, param, "a string or {\"url\": string}");
+                else detail::wrong_type(nlohmann::json::parse(s->dump()), param, "a string or {\"url\": string}");
                 found = true;
                 break;
             }
@@ -317,10 +352,17 @@ inline nlohmann::json usage(const token_usage& u) {
 }
 
 // A non-streamed answer: object "chat.completion" with one choice. reasoning_content only when non-empty.
+// tool_calls: [{"id", "type": "function", "function": {"name", "arguments"}}] or empty; with calls and no
+// text, content is null (as OpenAI sends it).
 inline nlohmann::json completion_response(std::string_view id, std::int64_t created, std::string_view model, std::string_view content,
-                                          std::string_view reasoning, std::string_view finish_reason, const token_usage& u) {
+                                          std::string_view reasoning, std::string_view finish_reason, const token_usage& u,
+                                          const nlohmann::json& tool_calls = nlohmann::json::array()) {
     nlohmann::json message{{"role", "assistant"}, {"content", content}};
     if (!reasoning.empty()) message["reasoning_content"] = reasoning;
+    if (!tool_calls.empty()) {
+        message["tool_calls"] = tool_calls;
+        if (content.empty()) message["content"] = nullptr;
+    }
     return {{"id", id},
             {"object", "chat.completion"},
             {"created", created},
@@ -335,6 +377,7 @@ struct chunk_delta {
     bool role = false;
     std::string content;
     std::string reasoning;
+    nlohmann::json tool_calls = nlohmann::json::array();  // [{"index", "id"?, "type"?, "function": {"name"?, "arguments"}}]
 };
 
 // Object "chat.completion.chunk" with one choice; finish_reason null until the last chunk.
@@ -344,6 +387,7 @@ inline nlohmann::json chunk(std::string_view id, std::int64_t created, std::stri
     if (d.role) delta["role"] = "assistant";
     if (d.role || !d.content.empty()) delta["content"] = d.content;
     if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+    if (!d.tool_calls.empty()) delta["tool_calls"] = d.tool_calls;
     nlohmann::json choice{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
     if (finish_reason) choice["finish_reason"] = *finish_reason;
     return {{"id", id},
