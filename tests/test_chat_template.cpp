@@ -1,4 +1,4 @@
-// Chat template renderer (models/qwen36/chat.hpp, chat_template.hpp) against HF transformers:
+// Chat template renderer (models/qwen36/chat.hpp, vlgraph/text/jinja/) against HF transformers:
 // tests/data/golden/chat_template_cases.json (dump_goldens.py) and chat_template_extra.json
 // (dump_chat_extra.py): byte-identical prompts, <|image_pad|> expansion, the template's own errors, Jinja2
 // feature templates; plus every refusal (tools, video, bad messages, unsupported Jinja) and resource bounds.
@@ -63,8 +63,8 @@ q::message user(std::string text) { return {"user", {q::content_part::of_text(st
 
 // JSON -> template value, for the Jinja feature cases.
 template <class Json>
-vl::qwen36::jinja::value to_value(const Json& j) {
-    using vl::qwen36::jinja::value;
+vl::text::jinja::value to_value(const Json& j) {
+    using vl::text::jinja::value;
     if (j.is_null()) return value::none();
     if (j.is_boolean()) return value::boolean(j.template get<bool>());
     if (j.is_number_integer()) return value::integer(j.template get<std::int64_t>());
@@ -83,10 +83,10 @@ vl::qwen36::jinja::value to_value(const Json& j) {
 
 template <class Json = json>
 std::string render_source(const std::string& source, const Json& vars = Json::object()) {
-    const vl::qwen36::jinja::parsed_template t(source);
-    vl::qwen36::jinja::value::fields_type globals;
+    const vl::text::jinja::parsed_template t(source);
+    vl::text::jinja::value::fields_type globals;
     for (const auto& [k, v] : vars.items()) globals.emplace_back(k, to_value(v));
-    return vl::qwen36::jinja::renderer(std::move(globals)).render(t);
+    return vl::text::jinja::renderer(std::move(globals)).render(t);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // `<|image_pad|>` expansion to the per-image token counts (what Qwen3VLProcessor does before tokenising).
 //
 // Design: the checkpoint's own chat template is *run* by a small strict Jinja2-subset interpreter
-// (chat_template.hpp) instead of re-implementing the Qwen rules in C++. HF renders whatever template ships
+// (vlgraph/text/jinja/jinja.hpp) instead of re-implementing the Qwen rules in C++. HF renders whatever template ships
 // with the checkpoint, so this is the only way "any checkpoint of this family" (Qwen3.5, Qwen3.6 with
 // `preserve_thinking`, later template fixes) renders byte-identically without per-revision code; a native
 // renderer would have to recognise templates by hash and refuse every revision it was not written for.
@@ -27,7 +27,7 @@
 #include <vlgraph/error.hpp>
 #include <vlgraph/io/file.hpp>
 #include <vlgraph/io/json.hpp>
-#include <vlgraph/models/qwen36/chat_template.hpp>
+#include <vlgraph/text/jinja/jinja.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +46,8 @@
 #include <vector>
 
 namespace vl::qwen36 {
+
+namespace jinja = vl::text::jinja;
 
 enum class part_kind : std::uint8_t { text, image };
 

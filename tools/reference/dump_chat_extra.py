@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Extra golden data for the C++ chat template renderer (models/qwen36/chat.hpp + chat_template.hpp).
+"""Extra golden data for the C++ chat template renderer (models/qwen36/chat.hpp + include/vlgraph/text/jinja/).
 
 Writes tests/data/golden/chat_template_extra.json with two lists:
   * "cases": conversations rendered by the tiny checkpoint's processor

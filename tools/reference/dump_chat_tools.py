@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Golden renders of the real Qwen3.6 chat template with tools, tool calls and tool results, for the C++
-renderer (models/qwen36/chat.hpp + chat_template.hpp).
+renderer (models/qwen36/chat.hpp + include/vlgraph/text/jinja/).
 
 Writes tests/data/golden/chat_template_tools.json: {"versions", "cases": [{name, messages, kwargs, rendered |
 error}], "jinja": [{name, template, vars, rendered}]}. "cases" are rendered by
