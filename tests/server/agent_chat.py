@@ -20,22 +20,10 @@ import json
 import os
 import sys
 
-try:
-    import openai
-except ImportError:
-    print("SKIP: the openai package is not importable (pip install openai)")
-    sys.exit(77)
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_proc import Server, ServerError, data_uri, images_dir  # noqa: E402
+from serve_proc import Server, ServerError, check, data_uri, failures, images_dir, import_openai  # noqa: E402
 
-failures = []
-
-
-def check(name, cond, what):
-    print(f"{'PASS' if cond else 'FAIL'} {name}: {what}"[:600])
-    if not cond:
-        failures.append(name)
+openai = import_openai()
 
 
 TOOLS = [{"type": "function", "function": {"name": "describe_region", "description": "Describe a region of the image.",

@@ -19,22 +19,10 @@ Each check prints PASS/FAIL; exit 0 only when all pass.
 import os
 import sys
 
-try:
-    import openai
-except ImportError:
-    print("SKIP: the openai package is not importable (pip install openai)")
-    sys.exit(77)
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_proc import Server, ServerError, data_uri, images_dir  # noqa: E402
+from serve_proc import Server, ServerError, check, data_uri, failures, images_dir, import_openai  # noqa: E402
 
-failures = []
-
-
-def check(name, cond, what):
-    print(f"{'PASS' if cond else 'FAIL'} {name}: {what}")
-    if not cond:
-        failures.append(name)
+openai = import_openai()
 
 
 def extra(obj, key):

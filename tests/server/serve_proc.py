@@ -5,7 +5,8 @@
 
 The port is read from the one stderr line "vlgraph serve: listening on http://HOST:PORT" (bounded: 30 s),
 then /health is polled until 200 (bounded: 60 s). stop() sends SIGTERM and returns the exit status (SIGKILL
-after the bound); leaving the block always stops the process.
+after the bound); leaving the block always stops the process. check(name, cond, what) prints a PASS/FAIL line
+and records failures in `failures`.
 """
 
 import http.client
@@ -13,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -21,6 +23,26 @@ LISTENING = re.compile(r"^vlgraph serve: listening on http://127\.0\.0\.1:(\d+)$
 
 class ServerError(Exception):
     pass
+
+
+def import_openai():
+    """The openai package, or exit 77 (CTest: skipped) when it is not importable."""
+    try:
+        import openai
+    except ImportError:
+        print("SKIP: the openai package is not importable (pip install openai)")
+        sys.exit(77)
+    return openai
+
+
+failures = []  # the names of the checks that failed (the test scripts' exit status)
+
+
+def check(name, cond, what):
+    """Prints one PASS/FAIL line (cut at 600 characters) and records a failure."""
+    print(f"{'PASS' if cond else 'FAIL'} {name}: {what}"[:600])
+    if not cond:
+        failures.append(name)
 
 
 class Server:
