@@ -1,11 +1,14 @@
 // libFuzzer target: what `vlgraph serve` reads from a client and the text it streams back
-// (vlgraph/serve/openai.hpp, text/stop_strings.hpp, models/qwen36/reasoning.hpp). Input byte 0 picks the mode:
+// (vlgraph/serve/openai.hpp, text/stop_strings.hpp, models/qwen36/reasoning.hpp, tool_calls.hpp). Input byte 0 picks the mode:
 //   'S' — stop strings: byte 1 = number of stop strings (mod 5), then per stop string a length byte (mod 16)
 //         and its bytes (made well-formed, empty ones skipped), then a byte seeding how the rest, the
 //         generated text, is cut into pieces. Streamed must equal one push and the whole-text definition
 //         (cut before the stop string that ends first, the longest of those), every release well-formed UTF-8;
 //   'R' — reasoning split: byte 1 = starts_in_reasoning (bit 0) and the seed of the cuts, the rest the text.
 //         The streamed deltas must concatenate to split_reasoning's, every delta well-formed UTF-8;
+//   'T' — tool calls: byte 1 seeds the cuts, the rest is the content text (tools with typed parameters).
+//         Streamed (cut pieces) must give the content and calls of one push, each call's deltas must put
+//         together its arguments, and every call's arguments must be a JSON object;
 //   else — the rest is a chat-completions request body: parse_chat_request, then (when it parses) the
 //         image sources and qwen36::parse_messages on its messages. A refusal's error body must be
 //         well-formed UTF-8 (dump() throws otherwise) and bounded; an accepted request must hold the
@@ -15,6 +18,7 @@
 #include <vlgraph/image/data_url.hpp>
 #include <vlgraph/models/qwen36/chat.hpp>
 #include <vlgraph/models/qwen36/reasoning.hpp>
+#include <vlgraph/models/qwen36/tool_calls.hpp>
 #include <vlgraph/serve/openai.hpp>
 #include <vlgraph/text/stop_strings.hpp>
 #include <vlgraph/text/utf8.hpp>
@@ -112,6 +116,41 @@ void reasoning(std::string_view in) {
     require(all.reasoning == whole.reasoning && all.content == whole.content);
 }
 
+void tool_calls(std::string_view in) {
+    if (in.empty()) return;
+    static const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(R"([{"type": "function", "function": {"name": "f", "parameters":
+        {"type": "object", "properties": {"s": {"type": "string"}, "i": {"type": "integer"}, "n": {"type": "number"}, "b": {"type": "boolean"},
+         "o": {"type": "object"}, "a": {"type": ["array", "null"]}}}}}])");
+    const std::string_view text = in.substr(1);
+    struct result {
+        std::string content;
+        std::vector<std::pair<std::string, std::string>> calls;  // as the deltas put them together
+        std::vector<vl::qwen36::tool_call> whole;
+    };
+    const auto run = [&](const std::vector<std::string_view>& pieces) {
+        vl::qwen36::tool_call_parser p(&tools);
+        result r;
+        const auto take = [&](const vl::qwen36::tool_call_output& o) {
+            r.content += o.content;
+            for (const vl::qwen36::tool_call_delta& d : o.calls) {
+                if (d.index == r.calls.size()) r.calls.emplace_back(d.name, "");
+                require(d.index < r.calls.size());
+                r.calls[d.index].second += d.arguments;
+            }
+        };
+        for (std::string_view piece : pieces) take(p.push(piece));
+        take(p.finish());
+        r.whole = p.calls();
+        return r;
+    };
+    const result streamed = run(cut(text, static_cast<std::uint8_t>(in[0]))), once = run({text});
+    require(streamed.content == once.content && streamed.calls == once.calls && streamed.whole.size() == once.whole.size());
+    for (std::size_t k = 0; k < once.whole.size(); ++k) {
+        require(once.calls[k].first == once.whole[k].name && once.calls[k].second == once.whole[k].arguments);
+        require(nlohmann::json::parse(once.whole[k].arguments, nullptr, false).is_object());
+    }
+}
+
 void request(std::string_view body) {
     vl::serve::request_limits limits;
     limits.max_body_bytes = 1 << 20;
@@ -147,6 +186,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
     if (data[0] == 'S') stop_strings(rest);
     else if (data[0] == 'R') reasoning(rest);
+    else if (data[0] == 'T') tool_calls(rest);
     else request(rest);
     return 0;
 }
