@@ -224,6 +224,7 @@ prepared_request prepare(const std::string& body, const server_settings& set, co
     limits.max_images = static_cast<std::size_t>(set.limits.max_images);
     limits.decode = set.decode;
     limits.files = false;
+    limits.stable_prefix = true;  // where the next user turn's prompt stops sharing this one: a snapshot there
     q::chat_options options{.add_generation_prompt = true,
                             .enable_thinking = p.api.enable_thinking.value_or(true),
                             .preserve_thinking = p.api.preserve_thinking.value_or(false)};

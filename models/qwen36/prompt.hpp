@@ -41,6 +41,7 @@ struct prompt_limits {
     std::size_t max_images = 64;
     image::decode_limits decode;   // per image (bytes, pixels, aspect ratio)
     bool files = true;             // image sources may be file paths (false: data: URLs only, as a server takes them)
+    bool stable_prefix = false;    // compute prepared_prompt::stable_prefix (a second render and tokenisation of the head)
 };
 
 struct prepared_prompt {
@@ -51,7 +52,8 @@ struct prepared_prompt {
     std::string rendered;          // the template's text (image pads not expanded): e.g. whether it leaves <think> open
     // Tokens of the messages up to the last user message: the part a later turn's prompt repeats (once a new
     // user message comes, the template renders the assistant turns after this one without their reasoning,
-    // unless preserve_thinking). 0 without a user message. A prefix cache keeps the state after it.
+    // unless preserve_thinking). 0 without a user message or unless prompt_limits::stable_prefix. A prefix
+    // cache keeps the state after it.
     std::int64_t stable_prefix = 0;
 };
 
@@ -101,7 +103,7 @@ inline prepared_prompt prepare_prompt(std::span<const message> messages, const c
     std::size_t last_user = messages.size();
     for (std::size_t i = 0; i < messages.size(); ++i)
         if (messages[i].role == "user") last_user = i;
-    if (last_user < messages.size()) {
+    if (limits.stable_prefix && last_user < messages.size()) {
         chat_options head = options;
         head.add_generation_prompt = false;
         std::vector<std::int64_t> head_tokens;  // the image token counts of the images in messages [0, last_user]

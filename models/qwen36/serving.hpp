@@ -269,22 +269,19 @@ private:
         const index_t n = ids.numel();
         if (from == 0) return embed_prompt(*w_, ids, encode_images(r), *exec_);
         const std::int64_t* id = ids.data<std::int64_t>();
-        index_t token = 0;  // image tokens before the first image needed
-        std::size_t first = 0;
+        const auto before_from = static_cast<index_t>(std::count(id, id + from, w_->config.image_token_id));  // image positions restored
+        index_t token = 0;  // image tokens before the first image needed: images are in order, image k's are
+        std::size_t first = 0;  // tokens [token, token + its count) of the image positions
         for (; first < r.grids.size(); ++first) {
             const grid_thw& g = r.grids[first];
             const index_t tokens = g.t * g.h * g.w / w_->config.vision.merge_unit();
-            index_t seen = 0, last = -1;
-            for (index_t i = 0; i < n && seen < token + tokens; ++i)
-                if (id[i] == w_->config.image_token_id && ++seen > token) last = i;
-            if (last >= from) break;
+            if (token + tokens > before_from) break;  // it has a position at or after `from`
             token += tokens;
         }
         const tensor suffix = ids.slice(0, from, n).contiguous();
         if (first == r.grids.size()) return embed_prompt(*w_, suffix, tensor{}, *exec_);
         const tensor rows = encode_images(r, first);
-        const index_t before = std::count(id, id + from, w_->config.image_token_id) - token;  // its rows before `from`
-        return embed_prompt(*w_, suffix, rows.slice(0, before, rows.extent(0)), *exec_);
+        return embed_prompt(*w_, suffix, rows.slice(0, before_from - token, rows.extent(0)), *exec_);  // less its rows before `from`
     }
 
     // Stores s's state after its first s.prefilled positions (a multiple of B), sharing the attention rows
