@@ -112,31 +112,42 @@ private:
 
     void exec_for(const stmt& s, scope& sc, std::string& out) {
         const value seq = eval(*s.e, sc);
-        std::vector<value> elems;
+        value::list_type keys;  // a dict iterates over its keys
+        const value::list_type* elems = &keys;
         if (seq.k == value::kind::list) {
-            elems = *seq.items;
+            elems = seq.items.get();
         } else if (seq.k == value::kind::dict) {
-            for (const auto& [key, v] : *seq.fields) elems.push_back(value::string(key));
+            for (const auto& [key, v] : *seq.fields) keys.push_back(value::string(key));
         } else if (seq.k != value::kind::undefined) {
             fail(s.line, "cannot iterate over " + type_name(seq));
         }
-        check_items(s.line, elems.size());
-        const auto n = static_cast<std::int64_t>(elems.size());
+        check_items(s.line, elems->size());
+        const auto n = static_cast<std::int64_t>(elems->size());
+        // One `loop` object advanced in place, as Jinja2's LoopContext is, and one scope vector cleared per
+        // iteration: a loop step allocates nothing, so a hostile loop reaches the work cap quickly.
+        enum : std::size_t { index0, index, first, last, length, revindex, revindex0, previtem, nextitem };
+        value loop = value::dict({{"index0", {}}, {"index", {}}, {"first", {}}, {"last", {}}, {"length", value::integer(n)},
+                                  {"revindex", {}}, {"revindex0", {}}, {"previtem", {}}, {"nextitem", {}}});
+        value::fields_type vars;
         for (std::int64_t k = 0; k < n; ++k) {
             charge(s.line, 1);
             const auto uk = static_cast<std::size_t>(k);
-            value::fields_type loop{{"index0", value::integer(k)},       {"index", value::integer(k + 1)},
-                                    {"first", value::boolean(k == 0)},   {"last", value::boolean(k == n - 1)},
-                                    {"length", value::integer(n)},       {"revindex", value::integer(n - k)},
-                                    {"revindex0", value::integer(n - k - 1)}};
-            if (k > 0) loop.emplace_back("previtem", elems[uk - 1]);
-            if (k < n - 1) loop.emplace_back("nextitem", elems[uk + 1]);
+            auto& at = *loop.fields;
+            at[index0].second = value::integer(k);
+            at[index].second = value::integer(k + 1);
+            at[first].second = value::boolean(k == 0);
+            at[last].second = value::boolean(k == n - 1);
+            at[revindex].second = value::integer(n - k);
+            at[revindex0].second = value::integer(n - k - 1);
+            at[previtem].second = k > 0 ? (*elems)[uk - 1] : value{};  // undefined at the ends, as in Jinja2
+            at[nextitem].second = k < n - 1 ? (*elems)[uk + 1] : value{};
             // Each iteration is its own scope: Jinja2's `set` inside a loop does not leak out of it.
-            value::fields_type vars{{"loop", value::dict(std::move(loop))}};
+            vars.clear();
+            vars.emplace_back("loop", loop);
+            const value& e = (*elems)[uk];
             if (s.params.size() == 1) {
-                vars.emplace_back(s.params[0], elems[uk]);
+                vars.emplace_back(s.params[0], e);
             } else {
-                const value& e = elems[uk];
                 if (e.k != value::kind::list || e.items->size() != s.params.size())
                     fail(s.line, "cannot unpack " + type_name(e) + " into " + std::to_string(s.params.size()) + " loop variables");
                 for (std::size_t t = 0; t < s.params.size(); ++t) vars.emplace_back(s.params[t], (*e.items)[t]);

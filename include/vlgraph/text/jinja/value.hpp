@@ -170,7 +170,7 @@ struct value {
     double f = 0;   // floating: a JSON number with a fraction or an exponent (Python float)
     std::string s;  // string; builtin: its name (namespace, raise_exception)
     std::shared_ptr<const list_type> items;  // list
-    std::shared_ptr<fields_type> fields;     // dict (never mutated) or namespace (mutated by `set ns.x`)
+    std::shared_ptr<fields_type> fields;     // dict (mutated only as a for loop's `loop`) or namespace (by `set ns.x`)
     const stmt* macro = nullptr;             // macro: its definition, owned by the parsed template
 
     static value none() { return with_kind(kind::none); }
