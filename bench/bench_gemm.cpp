@@ -1,7 +1,7 @@
 // bench/bench_gemm.cpp — CPU GEMM (vl::linear, y = x·Wᵀ) throughput as a fraction
 // of the measured FMA peak, for 1 thread and all threads.
 //
-//   build/bin/bench_gemm [threads]
+//   build/bin/bench_gemm [threads]        (VLGRAPH_CPU_ISA=avx2 or portable: a narrower kernel)
 //
 // Shapes: square GEMMs and the Qwen3.6-27B projections at a 256-token prefill
 // (x [256, 5120] · W[N, 5120]ᵀ). Each is timed best-of-5 after a warm-up.
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <thread>
 
 namespace {
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
     for (int threads : {1, all}) {
         const double peak = vl::bench::checked_fma_peak(threads);
         vl::cpu::executor exec{threads};
-        std::printf("threads %d: measured FMA peak %.1f GFLOP/s\n", threads, peak);
+        std::printf("threads %d: measured FMA peak %.1f GFLOP/s; kernels: %s\n", threads, peak, std::string(vl::cpu::isa_name(vl::cpu::active_isa())).c_str());
         for (const shape& s : shapes) {
             const double g = gemm_gflops(exec, s.m, s.n, s.k);
             std::printf("  %-28s M=%-5ld N=%-6ld K=%-5ld %7.1f GFLOP/s  %5.1f%% of peak\n", s.what, static_cast<long>(s.m), static_cast<long>(s.n),

@@ -4,10 +4,10 @@
 //     with and without bias, against a double-precision loop, with the rounding
 //     bound of a K-term sum: |got - ref| <= (K + 1) eps (|bias| + sum_k |a b|);
 //   - the documented order of summation: each element is the fma chain
-//     bias, k = 0, 1, ..., K - 1 (on FMA builds, bit for bit), so both layouts
+//     bias, k = 0, 1, ..., K - 1 (bit for bit), so both layouts
 //     agree bit for bit (M <= gemm_dot_rows with B[N, K] excepted: dot products
 //     there, each row alone, so a row's bits do not depend on the other rows);
-//   - bit-identity across 1, 2 and 3 threads on odd shapes;
+//   - bit-identity across 1, 2 and 3 threads on odd shapes, and across the instruction sets;
 //   - K = 0 (C = bias or 0) and M = 0 / N = 0 (nothing written).
 #define BOOST_TEST_MODULE gemm_cpu
 #include <boost/test/unit_test.hpp>
@@ -142,7 +142,7 @@ BOOST_AUTO_TEST_CASE(order_of_summation_is_the_fma_chain) {
             const std::vector<float> nk = run(p, true, with_bias, 2), kn = run(p, false, with_bias, 2);
             BOOST_TEST_CONTEXT(name(p, true, with_bias)) {
                 if (p.m > vl::cpu::gemm_dot_rows) BOOST_TEST(same_bits(nk, kn), "both B layouts give the same bits");
-                if constexpr (vl::cpu::gemm_fused) BOOST_TEST(same_bits(kn, chain_reference(p, with_bias)), "the fma chain over k, bit for bit");
+                BOOST_TEST(same_bits(kn, chain_reference(p, with_bias)), "the fma chain over k, bit for bit");
             }
         }
     }
@@ -210,6 +210,40 @@ BOOST_AUTO_TEST_CASE(bf16_b_equals_f32_b_bit_for_bit) {
     std::vector<vl::bf16> b(4);
     std::vector<float> a(2), c(4);
     BOOST_CHECK_THROW(vl::cpu::gemm(pool, 1, 2, 2, a.data(), b.data(), false, nullptr, c.data()), vl::error);
+}
+
+// The kernels of every instruction set this CPU has (cpu_isa.hpp: AVX-512, AVX2, portable) give the same
+// bits on every path: decode dot products, one row times B[K, N], few rows, packed tiles of 12 and 6 rows,
+// ragged edges, k blocks, bias, bf16 B.
+BOOST_AUTO_TEST_CASE(every_instruction_set_gives_the_same_bits) {
+    struct shape {
+        index_t m, n, k;
+    };
+    const index_t kc = vl::cpu::gemm_kc;
+    const vl::cpu::cpu_isa widest = vl::cpu::widest_isa();
+    BOOST_TEST_MESSAGE("widest instruction set here: " << vl::cpu::isa_name(widest));
+    for (const shape& s : {shape{1, 777, 513}, shape{3, 100, 64}, shape{7, 19, 257}, shape{13, 17, 7}, shape{25, 70, 300}, shape{133, 517, 301},
+                           shape{300, 70, 2 * kc + 5}}) {
+        problem p = make_problem(s.m, s.n, s.k, 41);
+        std::vector<vl::bf16> b16(p.b_nk.size());
+        for (std::size_t i = 0; i < b16.size(); ++i) b16[i] = vl::bf16::from_float(p.b_nk[i]);
+        const auto all_paths = [&] {
+            std::vector<float> out = run(p, true, true, 2), kn = run(p, false, false, 2), c(static_cast<std::size_t>(p.m * p.n));
+            vl::cpu::thread_pool pool(2);
+            vl::cpu::gemm(pool, p.m, p.n, p.k, p.a.data(), b16.data(), true, p.bias.data(), c.data());
+            out.insert(out.end(), kn.begin(), kn.end());
+            out.insert(out.end(), c.begin(), c.end());
+            return out;
+        };
+        vl::cpu::use_isa(vl::cpu::cpu_isa::portable);
+        const std::vector<float> portable = all_paths();
+        for (int isa = 1; isa <= static_cast<int>(widest); ++isa) {
+            vl::cpu::use_isa(static_cast<vl::cpu::cpu_isa>(isa));
+            BOOST_TEST(same_bits(all_paths(), portable), name(p, true, true) << ": " << vl::cpu::isa_name(static_cast<vl::cpu::cpu_isa>(isa)) << " vs portable");
+        }
+        vl::cpu::use_isa(widest);
+    }
+    if (widest != vl::cpu::cpu_isa::avx512) BOOST_CHECK_THROW(vl::cpu::use_isa(vl::cpu::cpu_isa::avx512), vl::error);
 }
 
 BOOST_AUTO_TEST_CASE(empty_extents) {

@@ -8,7 +8,7 @@
 //     for k0 in 0, gemm_kc, 2·gemm_kc, … < K              (k blocks, in order)
 //       for jr over the tile's columns, step gemm_nr
 //         pack B[k0 : k0+kc, jr : jr+nr] → Bp [kc][gemm_nr]   (thread-local, L1-sized)
-//         for ir over the tile's rows, step gemm_mr
+//         for ir over the tile's rows, step gemm_mr (two panels at once with AVX-512)
 //           micro-kernel: Ctile(mr × nr) = (k0 == 0 ? bias or 0 : Ctile) ⊕ Ap·Bp
 //
 // Tiles of at most gemm_small_m rows (decode, small batches), where streaming B
@@ -27,7 +27,8 @@
 // block, which thread ran the task, nor on the B layout. Tasks are whole output
 // tiles whose boundaries depend only on M and N (never on the thread count), and
 // no k range is ever split across tasks, so results are bit-identical for any
-// number of threads — and identical between the two B layouts.
+// number of threads — and identical between the two B layouts, and between the
+// instruction sets (cpu_isa.hpp: AVX-512, AVX2 and the portable loops all keep it).
 //
 // One exception to the chain: up to gemm_dot_rows rows with B[N, K] (decode
 // against checkpoint weights, one sequence or a batch of them) read B as it lies,
@@ -35,8 +36,6 @@
 // need B transposed, twice the memory traffic. Each row is then computed alone, so
 // a row's bits do not depend on the other rows: a sequence decoded in a batch of
 // up to gemm_dot_rows gets the bits it gets alone.
-// (Builds without FMA hardware use a·b + c instead of fma: still deterministic,
-// different last bits; gemm_fused tells which.)
 #pragma once
 
 #include <vlgraph/backends/cpu/gemm_kernel.hpp>
@@ -89,6 +88,7 @@ template <gemm_b_element TB>
 inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float* a, const TB* b, bool b_transposed, const float* bias, float* c) {
     using namespace gemm_detail;
     constexpr bool b_f32 = std::is_same_v<TB, float>;
+    const cpu_isa isa = active_isa();
     if (!b_f32 && !b_transposed) throw error("cpu::gemm: a bf16 B is read as B[N, K] only");
     if (m == 0 || n == 0) return;
     if (k == 0) {
@@ -113,9 +113,9 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
                 for (index_t i = 0; i < m;) {  // gemm_dot_group rows at a time share each widened chunk of B
                     const float* b8 = bias ? bias8 : nullptr;
                     const index_t rows = std::min(gemm_dot_group, m - i);
-                    if (rows == 3) gemv_dot8_rows<3>(k, a + i * k, k, r, b8, out, 8);
-                    else if (rows == 2) gemv_dot8_rows<2>(k, a + i * k, k, r, b8, out, 8);
-                    else gemv_dot8_rows<1>(k, a + i * k, k, r, b8, out, 8);
+                    if (rows == 3) gemv_dot8_rows<3>(isa, k, a + i * k, k, r, b8, out, 8);
+                    else if (rows == 2) gemv_dot8_rows<2>(isa, k, a + i * k, k, r, b8, out, 8);
+                    else gemv_dot8_rows<1>(isa, k, a + i * k, k, r, b8, out, 8);
                     for (index_t g = 0; g < rows; ++g) std::copy_n(out + g * 8, nr, c + (i + g) * n + j);
                     i += rows;
                 }
@@ -147,13 +147,14 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
             float* bp = b_panel_buffer();
             const auto start = [&](index_t k0, float* ct, index_t j) { return k0 > 0 ? tile_init{ct, n} : tile_init{bias ? bias + j : nullptr, 0}; };
             const bool few_rows = rows <= gemm_small_m;
+            const index_t step = micro_rows(isa);  // rows per micro-kernel call
             // one Bp panel (k block k0, columns jr…) times every Ap panel of the tile
             const auto panel = [&](index_t k0, index_t jr) {
                 const index_t kc = std::min(gemm_kc, k - k0), nr = std::min(gemm_nr, cols - jr), j = j0 + jr;
                 const float* bk = bp;
                 index_t ldb = gemm_nr;
                 if (b_transposed)
-                    pack_b_nk(b + j * k + k0, k, nr, kc, bp);
+                    pack_b_nk(isa, b + j * k + k0, k, nr, kc, bp);
                 else if constexpr (b_f32) {
                     if (few_rows && nr == gemm_nr)
                         bk = b + k0 * n + j, ldb = n;  // few rows: read B[K, N] in place
@@ -161,9 +162,9 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
                         pack_b_kn(b + k0 * n + j, n, nr, kc, bp);
                 }
                 const float* a_block = a_tile + k0 * tile_panels * gemm_mr;
-                for (index_t ir = 0; ir < rows; ir += gemm_mr) {
+                for (index_t ir = 0; ir < rows; ir += step) {
                     float* ct = c + (i0 + ir) * n + j;
-                    micro_tile(kc, a_block + (ir / gemm_mr) * kc * gemm_mr, bk, ldb, ct, n, std::min(gemm_mr, rows - ir), nr, start(k0, ct, j));
+                    micro_tile(isa, kc, a_block + (ir / gemm_mr) * kc * gemm_mr, bk, ldb, ct, n, std::min(step, rows - ir), nr, start(k0, ct, j));
                 }
             };
             index_t done = 0;  // columns [0, done) of the tile are finished
@@ -174,7 +175,7 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
                     for (index_t k0 = 0; k0 < k; k0 += gemm_kc)
                         for (index_t jr = 0; jr < wide; jr += gemm_wide_cols) {
                             const index_t kc = std::min(gemm_kc, k - k0), j = j0 + jr;
-                            kernel_row_wide(kc, a + i0 * k + k0, b + k0 * n + j, n, gemm_nr, c + i0 * n + j, start(k0, c + i0 * n + j, j));
+                            kernel_row_wide(isa, kc, a + i0 * k + k0, b + k0 * n + j, n, gemm_nr, c + i0 * n + j, start(k0, c + i0 * n + j, j));
                         }
                     done = wide;
                 }

@@ -5,6 +5,7 @@
 
 #include "args.hpp"
 
+#include <vlgraph/backends/cpu/cpu_isa.hpp>
 #include <vlgraph/io/checkpoint.hpp>
 #include <vlgraph/models/qwen36/config.hpp>
 #include <vlgraph/models/qwen36/weights.hpp>
@@ -78,6 +79,9 @@ inline int inspect(const args& a) {
         std::printf("lm_head    the stored lm_head.weight\n");
     for (const auto& u : report.unexpected)
         if (u != "lm_head.weight") std::printf("note       unused tensor %s\n", u.c_str());  // a tied config's stored head is used
+
+    std::printf("cpu        kernels %s%s\n", std::string(vl::cpu::isa_name(vl::cpu::active_isa())).c_str(),
+                vl::cpu::active_isa() == vl::cpu::widest_isa() ? ", the widest this CPU has" : ", narrower than this CPU's widest (VLGRAPH_CPU_ISA)");
 
     if (a.flag("scan-nonfinite"))
         for (const auto& n : names)
