@@ -19,6 +19,8 @@
 #define BOOST_TEST_MODULE ops_cpu
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
+
 #include "test_util.hpp"
 
 #include <vlgraph/backends/cpu/cpu.hpp>
@@ -110,6 +112,18 @@ BOOST_AUTO_TEST_CASE(gelu_tanh) {
     check_unary<vl::fn::gelu_tanh>([k](double x) { return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x))); },
                                    op_inputs(-6, 6, {0.0, 10.0, -10.0, 1e4, -1e4, 1e20, -1e20}), gelu_tol, "gelu_tanh");
 }
+// A function of one contiguous tensor runs as a plain row loop (backends/cpu/elementwise.hpp, one that
+// vectorises); a strided input takes the per-element path. Both give the same bits.
+BOOST_AUTO_TEST_CASE(contiguous_and_strided_rows_give_the_same_bits) {
+    const vl::tensor x = vt::make({37, 1031}, op_inputs(-8, 8, {0.0, 10.0, -10.0, 1e4, -1e4}));
+    const vl::tensor fast = vl::eval(vl::gelu_tanh(vl::input<2>(x)), cpu());
+    const vl::tensor xt = vl::eval(vl::permute(vl::input<2>(x), {1, 0}) + 0.0f, cpu());                // [1031, 37], contiguous
+    const vl::tensor strided = vl::eval(vl::gelu_tanh(vl::permute(vl::input<2>(xt), {1, 0})), cpu());  // reads x with column stride 37
+    std::size_t differ = 0;
+    for (index_t i = 0; i < 37 * 1031; ++i) differ += std::memcmp(fast.data<float>() + i, strided.data<float>() + i, sizeof(float)) != 0;
+    BOOST_TEST(differ == 0u, differ << " of " << 37 * 1031 << " values differ between the contiguous and the strided path");
+}
+
 BOOST_AUTO_TEST_CASE(gelu_erf) {
     check_unary<vl::fn::gelu_erf>([](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); },
                                   op_inputs(-6, 6, {0.0, 10.0, -10.0, 1e4, -1e4, 1e30, -1e30}), gelu_tol, "gelu_erf");
@@ -471,9 +485,9 @@ BOOST_AUTO_TEST_CASE(linear_small_and_odd) {
 }
 
 BOOST_AUTO_TEST_CASE(linear_larger_than_the_tiles) {
-    static_assert(vl::cpu::gemm_tile_m == 128 && vl::cpu::gemm_tile_n == 256, "shapes below are chosen for 128 x 256 tiles");
-    check_linear({300, 70}, 520);    // 3 x 3 tiles, ragged in both directions
-    check_linear({2, 150, 33}, 257);  // M = 300 over a leading batch axis, N one past a tile
+    static_assert(vl::cpu::gemm_tile_m == 256 && vl::cpu::gemm_tile_n == 256, "shapes below are chosen for 256 x 256 tiles");
+    check_linear({600, 70}, 520);     // 3 x 3 tiles, ragged in both directions
+    check_linear({2, 150, 33}, 257);  // M = 300 over a leading batch axis: a row tile and a ragged one, N one past a tile
 }
 
 BOOST_AUTO_TEST_CASE(linear_reads_strided_x) {

@@ -6,6 +6,13 @@
 #include <vlgraph/backends/cpu/executor.hpp>
 
 namespace vl {
+namespace cpu {
+// A chain that is one function of one tensor (gelu_tanh(fc1)): rows with unit stride run as a plain loop.
+template <class Fn>
+inline constexpr bool is_unary_of_read = false;
+template <class F, class E, int R>
+inline constexpr bool is_unary_of_read<fused::unary<F, fused::read<E, R>>> = true;
+}  // namespace cpu
 
 template <>
 struct lowering<cpu::executor, ops::elementwise> {
@@ -40,6 +47,16 @@ private:
                         idx[d] = rem % out.shape[d];
                         rem /= out.shape[d];
                         off += idx[d] * out.strides[d];
+                    }
+                    if constexpr (cpu::is_unary_of_read<Fn>) {
+                        if (step == 1 && fn.a.st[R - 1] == 1) {  // a function of one contiguous row: a loop that vectorises
+                            idx[R - 1] = 0;
+                            index_t src = 0;
+                            for (int d = 0; d < R; ++d) src += idx[d] * fn.a.st[d];
+                            const auto* in = fn.a.p + src;
+                            for (index_t j = 0; j < inner; ++j) p[off + j] = from_float<T>(Fn::function::apply(to_float(in[j])));
+                            continue;
+                        }
                     }
                     for (index_t j = 0; j < inner; ++j) {
                         idx[R - 1] = j;

@@ -50,8 +50,9 @@
 namespace vl::cpu {
 
 // Output tile one task computes (fixed, so the task split never depends on the
-// thread count). 128 rows of A packed (≈ 128 KiB per k block) stay in L2.
-inline constexpr index_t gemm_tile_m = 128;
+// thread count). 256 rows of A packed (256 KiB per k block) stay in L2, and a prefill chunk of up to
+// 256 tokens packs each weight panel once.
+inline constexpr index_t gemm_tile_m = 256;
 inline constexpr index_t gemm_tile_n = 256;
 // Packed A is built for at most this many floats at a time (M is processed in
 // chunks of whole row tiles beyond it), bounding the per-thread buffer.
@@ -123,6 +124,8 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
         });
         return;
     }
+    const float* b_kn = nullptr;  // B[K, N] (f32 only: a bf16 B is [N, K])
+    if constexpr (b_f32) b_kn = b;
     const index_t tile_floats = tile_panels * gemm_mr * k;  // packed A of one row tile
     const index_t chunk_tiles = std::max<index_t>(1, gemm_a_pack_floats / tile_floats);
     thread_local std::vector<float> a_packed;  // grow-only, owned by the calling thread, read by all
@@ -147,24 +150,28 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
             float* bp = b_panel_buffer();
             const auto start = [&](index_t k0, float* ct, index_t j) { return k0 > 0 ? tile_init{ct, n} : tile_init{bias ? bias + j : nullptr, 0}; };
             const bool few_rows = rows <= gemm_small_m;
-            const index_t step = micro_rows(isa);  // rows per micro-kernel call
-            // one Bp panel (k block k0, columns jr…) times every Ap panel of the tile
+            const index_t row_step = micro_rows(isa), col_step = micro_cols(isa);  // per micro-kernel call
+            // Bp panels (k block k0, columns jr…, one or two of gemm_nr) times every Ap panel of the tile
             const auto panel = [&](index_t k0, index_t jr) {
-                const index_t kc = std::min(gemm_kc, k - k0), nr = std::min(gemm_nr, cols - jr), j = j0 + jr;
-                const float* bk = bp;
+                const index_t kc = std::min(gemm_kc, k - k0), nr = std::min(col_step, cols - jr), j = j0 + jr;
+                const float *bk0 = bp, *bk1 = bp + kc * gemm_nr;
                 index_t ldb = gemm_nr;
-                if (b_transposed)
-                    pack_b_nk(isa, b + j * k + k0, k, nr, kc, bp);
-                else if constexpr (b_f32) {
-                    if (few_rows && nr == gemm_nr)
-                        bk = b + k0 * n + j, ldb = n;  // few rows: read B[K, N] in place
-                    else
-                        pack_b_kn(b + k0 * n + j, n, nr, kc, bp);
+                if (few_rows && !b_transposed && nr == col_step) {
+                    bk0 = b_kn + k0 * n + j, bk1 = bk0 + gemm_nr, ldb = n;  // few rows: read B[K, N] in place
+                } else {
+                    for (index_t h = 0; h * gemm_nr < nr; ++h) {
+                        const index_t jh = j + h * gemm_nr, nh = std::min(gemm_nr, nr - h * gemm_nr);
+                        if (b_transposed)
+                            pack_b_nk(isa, b + jh * k + k0, k, nh, kc, bp + h * kc * gemm_nr);
+                        else
+                            pack_b_kn(b_kn + k0 * n + jh, n, nh, kc, bp + h * kc * gemm_nr);
+                    }
                 }
                 const float* a_block = a_tile + k0 * tile_panels * gemm_mr;
-                for (index_t ir = 0; ir < rows; ir += step) {
+                for (index_t ir = 0; ir < rows; ir += row_step) {
                     float* ct = c + (i0 + ir) * n + j;
-                    micro_tile(isa, kc, a_block + (ir / gemm_mr) * kc * gemm_mr, bk, ldb, ct, n, std::min(step, rows - ir), nr, start(k0, ct, j));
+                    micro_tile(isa, kc, a_block + (ir / gemm_mr) * kc * gemm_mr, bk0, bk1, ldb, ct, n, std::min(row_step, rows - ir), nr,
+                               start(k0, ct, j));
                 }
             };
             index_t done = 0;  // columns [0, done) of the tile are finished
@@ -182,12 +189,12 @@ inline void gemm(thread_pool& pool, index_t m, index_t n, index_t k, const float
             }
             if (few_rows && b_transposed) {
                 // few rows: B is the traffic; walk each B row from k = 0 to K
-                for (index_t jr = done; jr < cols; jr += gemm_nr)
+                for (index_t jr = done; jr < cols; jr += col_step)
                     for (index_t k0 = 0; k0 < k; k0 += gemm_kc) panel(k0, jr);
             } else {
                 // the Ap block of k0 stays in L2 while the tile's Bp panels pass through L1
                 for (index_t k0 = 0; k0 < k; k0 += gemm_kc)
-                    for (index_t jr = done; jr < cols; jr += gemm_nr) panel(k0, jr);
+                    for (index_t jr = done; jr < cols; jr += col_step) panel(k0, jr);
             }
         });
     }

@@ -10,10 +10,10 @@
 
 namespace vl::cpu::gemm_detail {
 
-// The per-thread Bp panel (gemm_kc × gemm_nr floats, 16 KiB): static storage, no
-// allocation.
+// The per-thread Bp panels (two of gemm_kc × gemm_nr floats, one after the other, 32 KiB): static storage,
+// no allocation.
 inline float* b_panel_buffer() {
-    alignas(64) static thread_local float panel[gemm_kc * gemm_nr];
+    alignas(64) static thread_local float panel[2 * gemm_kc * gemm_nr];
     return panel;
 }
 
@@ -57,8 +57,9 @@ inline void pack_b_kn(const float* b, index_t ldb, index_t cols, index_t kc, flo
         for (index_t j = 0; j < gemm_nr; ++j) bp[k * gemm_nr + j] = j < cols ? b[k * ldb + j] : 0.0f;
 }
 
-// Rows of C one micro-kernel call computes: two Ap panels with AVX-512, one otherwise.
+// Rows and columns of C one micro-kernel call computes: two Ap panels and two Bp panels with AVX-512.
 inline index_t micro_rows(cpu_isa isa) { return isa == cpu_isa::avx512 ? 2 * gemm_mr : gemm_mr; }
+inline index_t micro_cols(cpu_isa isa) { return isa == cpu_isa::avx512 ? 2 * gemm_nr : gemm_nr; }
 
 template <int Rows>
 inline void kernel_narrow(cpu_isa isa, index_t kc, const float* ap, const float* bp, index_t ldb, float* c, index_t ldc, tile_init init) {
@@ -71,41 +72,48 @@ inline void kernel_narrow(cpu_isa isa, index_t kc, const float* ap, const float*
 }
 
 template <int Rows>
-inline void kernel_rows(cpu_isa isa, index_t kc, const float* ap, const float* bp, index_t ldb, float* c, index_t ldc, index_t cols, tile_init init) {
+inline void kernel_rows(cpu_isa isa, index_t kc, const float* ap, const float* bp0, const float* bp1, index_t ldb, float* c, index_t ldc, index_t cols,
+                        tile_init init) {
 #if VL_CPU_AVX512
-    if (isa == cpu_isa::avx512) return kernel_avx512<Rows>(kc, ap, Rows > gemm_mr ? ap + kc * gemm_mr : ap, bp, ldb, c, ldc, cols, init);
+    if (isa == cpu_isa::avx512) {
+        const float* ap1 = Rows > gemm_mr ? ap + kc * gemm_mr : ap;
+        if (cols > gemm_nr) return kernel_avx512<Rows, true>(kc, ap, ap1, bp0, bp1, ldb, c, ldc, cols, init);
+        return kernel_avx512<Rows, false>(kc, ap, ap1, bp0, bp0, ldb, c, ldc, cols, init);
+    }
 #endif
+    (void)bp1;
     if constexpr (Rows <= gemm_mr) {
-        if (cols == gemm_nr) return kernel_narrow<Rows>(isa, kc, ap, bp, ldb, c, ldc, init);
+        if (cols == gemm_nr) return kernel_narrow<Rows>(isa, kc, ap, bp0, ldb, c, ldc, init);
         // ragged right edge: run on a full-width copy (padding columns of Bp are 0)
         float tile[gemm_mr * gemm_nr] = {};
         if (init.p)
             for (int i = 0; i < Rows; ++i) std::copy_n(init.p + i * init.ld, cols, tile + i * gemm_nr);
-        kernel_narrow<Rows>(isa, kc, ap, bp, ldb, tile, gemm_nr, tile_init{init.p ? tile : nullptr, gemm_nr});
+        kernel_narrow<Rows>(isa, kc, ap, bp0, ldb, tile, gemm_nr, tile_init{init.p ? tile : nullptr, gemm_nr});
         for (int i = 0; i < Rows; ++i) std::copy_n(tile + i * gemm_nr, cols, c + i * ldc);
     }
 }
 
-// C micro-tile (rows ≤ micro_rows(isa), cols ≤ gemm_nr) = init ⊕ Ap · B: the Ap panel at ap (and, for rows
-// past gemm_mr, the next one at ap + kc · gemm_mr), B[k][j] = bp[k · ldb + j] (a Bp panel: ldb = gemm_nr;
-// with cols = gemm_nr also B[K, N] itself: ldb = N).
-inline void micro_tile(cpu_isa isa, index_t kc, const float* ap, const float* bp, index_t ldb, float* c, index_t ldc, index_t rows, index_t cols, tile_init init) {
+// C micro-tile (rows ≤ micro_rows(isa), cols ≤ micro_cols(isa)) = init ⊕ Ap · B: the Ap panel at ap (and, for
+// rows past gemm_mr, the next one at ap + kc · gemm_mr); columns [0, 16) of B from bp0, [16, 32) from bp1,
+// B[k][j] = bp[k · ldb + j] (Bp panels: ldb = gemm_nr; with all columns present also B[K, N] itself: ldb = N).
+inline void micro_tile(cpu_isa isa, index_t kc, const float* ap, const float* bp0, const float* bp1, index_t ldb, float* c, index_t ldc, index_t rows,
+                       index_t cols, tile_init init) {
     switch (rows) {
-        case 1: return kernel_rows<1>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 2: return kernel_rows<2>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 3: return kernel_rows<3>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 4: return kernel_rows<4>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 5: return kernel_rows<5>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 6: return kernel_rows<6>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
+        case 1: return kernel_rows<1>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 2: return kernel_rows<2>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 3: return kernel_rows<3>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 4: return kernel_rows<4>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 5: return kernel_rows<5>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 6: return kernel_rows<6>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
     }
 #if VL_CPU_AVX512
     switch (rows) {  // AVX-512 only (micro_rows)
-        case 7: return kernel_rows<7>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 8: return kernel_rows<8>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 9: return kernel_rows<9>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 10: return kernel_rows<10>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        case 11: return kernel_rows<11>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
-        default: return kernel_rows<12>(isa, kc, ap, bp, ldb, c, ldc, cols, init);
+        case 7: return kernel_rows<7>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 8: return kernel_rows<8>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 9: return kernel_rows<9>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 10: return kernel_rows<10>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        case 11: return kernel_rows<11>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
+        default: return kernel_rows<12>(isa, kc, ap, bp0, bp1, ldb, c, ldc, cols, init);
     }
 #endif
 }

@@ -68,6 +68,7 @@ struct constant {
 };
 template <class F, class A>
 struct unary {
+    using function = F;
     A a;
     VL_HOST_DEVICE float operator()(const index_t* i) const { return F::apply(a(i)); }
 };
