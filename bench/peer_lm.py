@@ -1,6 +1,7 @@
 """PyTorch peer for bench/bench_lm.cpp, and the writer of the checkpoint both sides load.
 
     python3 bench/peer_lm.py build DIR                                   write DIR unless DIR/config.json exists
+    python3 bench/peer_lm.py bf16 DIR DIR_BF16                           DIR with every weight rounded to bf16
     python3 bench/peer_lm.py time DIR THREADS [PROMPT DECODE WARMUP REPS]
 
 build: a Qwen3.6-27B-wide language model with 4 layers (3 Gated DeltaNet + 1 gated full attention) and an
@@ -80,6 +81,21 @@ def build(ckpt):
     print(f"wrote {ckpt}: {lm / 1e9:.3f} B language-model parameters ({time.perf_counter() - t0:.0f} s)")
 
 
+def to_bf16(src, dst):
+    """The same checkpoint with every weight rounded to bf16 (torch's round-to-nearest-even), as a real bf16
+    checkpoint is stored: what vlgraph reads as stored (bf16 from the mmap, f32 arithmetic) and llama.cpp
+    converts to its bf16 GGUF; HF loads it into f32."""
+    if os.path.exists(os.path.join(dst, "config.json")):
+        print(f"{dst}: exists")
+        return
+    from transformers import Qwen3_5ForConditionalGeneration
+
+    t0 = time.perf_counter()
+    model = Qwen3_5ForConditionalGeneration.from_pretrained(src, dtype=torch.bfloat16).eval()
+    model.save_pretrained(dst, max_shard_size="2GB")
+    print(f"wrote {dst}: bf16 copy of {src} ({time.perf_counter() - t0:.0f} s)")
+
+
 def gdn_kernels():
     """Which implementation HF's Gated DeltaNet calls: transformers swaps in fla / causal_conv1d kernels when
     those packages import, else keeps its own PyTorch reference functions (read from the wrappers)."""
@@ -137,6 +153,8 @@ def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "build" and len(sys.argv) == 3:
         return build(sys.argv[2])
+    if mode == "bf16" and len(sys.argv) == 4:
+        return to_bf16(sys.argv[2], sys.argv[3])
     if mode == "time" and 4 <= len(sys.argv) <= 8:
         args = [int(a) for a in sys.argv[3:]]
         threads, prompt, decode, warmup, reps = args + [128, 16, 1, 3][len(args) - 1:]
