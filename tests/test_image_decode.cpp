@@ -186,9 +186,14 @@ BOOST_AUTO_TEST_CASE(decodes_every_format) {
 BOOST_AUTO_TEST_CASE(gray_and_alpha_promotion) {
     const bytes gray = {0, 100, 255, 7};
     BOOST_CHECK(decode(png_of(2, 2, 1, gray)).pixels == (bytes{0, 0, 0, 100, 100, 100, 255, 255, 255, 7, 7, 7}));
-    // gray+alpha and RGBA composite on white like PIL (values from Pillow 13's alpha_composite)
-    BOOST_CHECK(decode(png_of(2, 1, 2, {200, 128, 3, 77})).pixels == (bytes{227, 227, 227, 179, 179, 179}));
-    BOOST_CHECK(decode(png_of(1, 1, 4, {17, 0, 100, 254})).pixels == (bytes{18, 1, 101}));
+    // HF's PIL path: gray+alpha and RGBA composite on white (values from Pillow 13's alpha_composite)
+    img::decode_limits pil;
+    pil.hf_path = img::hf_image_path::pil;
+    BOOST_CHECK(decode(png_of(2, 1, 2, {200, 128, 3, 77}), pil).pixels == (bytes{227, 227, 227, 179, 179, 179}));
+    BOOST_CHECK(decode(png_of(1, 1, 4, {17, 0, 100, 254}), pil).pixels == (bytes{18, 1, 101}));
+    // HF's string path (the default): load_image's convert("RGB") drops the alpha, keeping the stored colours
+    BOOST_CHECK(decode(png_of(2, 1, 2, {200, 128, 3, 77})).pixels == (bytes{200, 200, 200, 3, 3, 3}));
+    BOOST_CHECK(decode(png_of(1, 1, 4, {17, 0, 100, 0})).pixels == (bytes{17, 0, 100}));
 }
 
 // PIL opens a 16-bit gray PNG as I;16 and convert("RGB") clamps each sample to 255.
@@ -219,7 +224,7 @@ BOOST_AUTO_TEST_CASE(exif_orientation) {
     // rows of the rotated image: (4 1), (5 2), (6 3)
     BOOST_CHECK(turned.pixels == (bytes{4, 4, 4, 1, 1, 1, 5, 5, 5, 2, 2, 2, 6, 6, 6, 3, 3, 3}));
     img::decode_limits as_stored;
-    as_stored.apply_exif_orientation = false;
+    as_stored.hf_path = img::hf_image_path::pil;  // a PIL image handed to HF's processor is used as stored
     BOOST_CHECK(decode(file, as_stored).pixels == px);
 }
 
@@ -319,6 +324,33 @@ BOOST_AUTO_TEST_CASE(jpeg_kinds_match_pil_exactly) {
         }
     }
     BOOST_TEST(checked == 10u);
+}
+
+// HF's two image paths disagree (image.hpp: hf_image_path): load_image on a path applies the EXIF orientation
+// and drops alpha; a PIL image given to the processor composites alpha on white and ignores EXIF. Each mode
+// reproduces its path exactly, on images with alpha and orientation together (RGBA, LA, palette + tRNS, and
+// EXIF JPEGs). Goldens from transformers itself: tools/reference/dump_image_paths.py.
+BOOST_AUTO_TEST_CASE(hf_string_and_pil_paths_match_transformers_exactly) {
+    const std::filesystem::path data(VLGRAPH_TEST_DATA);
+    const vl::safetensors_file golden = vl::safetensors_file::open(data / "golden/image_paths.safetensors");
+    std::size_t checked = 0;
+    for (const auto& info : golden.tensors()) {
+        BOOST_TEST_CONTEXT(info.name) {
+            const bool pil = info.name.starts_with("pil.");
+            img::decode_limits limits;
+            limits.hf_path = pil ? img::hf_image_path::pil : img::hf_image_path::string;
+            const img::rgb8_image im = img::load_image((data / "images" / info.name.substr(info.name.find('.') + 1)).string(), limits);
+            const vl::tensor expected = golden.get(info.name);
+            BOOST_TEST_REQUIRE(im.height == expected.extent(0));
+            BOOST_TEST_REQUIRE(im.width == expected.extent(1));
+            const auto* want = expected.data<std::uint8_t>();
+            std::size_t differing = 0;
+            for (std::size_t i = 0; i < im.pixels.size(); ++i) differing += im.pixels[i] != want[i];
+            BOOST_TEST(differing == 0u);
+            ++checked;
+        }
+    }
+    BOOST_TEST(checked == 12u);
 }
 
 // Found by fuzz_image: a CMYK JPEG whose error comes after the last row (in jpeg_finish_decompress) freed

@@ -32,7 +32,13 @@ vl::qwen36::preprocessor_config tiny_config() {
     return vl::qwen36::load_preprocessor_config(data_dir + "/tiny-qwen36");
 }
 
-vl::image::rgb8_image load(const std::string& name) { return vl::image::load_image(data_dir + "/images/" + name); }
+// The goldens are from PIL images handed to HF's processor (tools/reference/dump_goldens.py opens them with
+// Image.open), so they decode the PIL way: alpha composited on white (image.hpp: hf_image_path).
+vl::image::rgb8_image load(const std::string& name) {
+    vl::image::decode_limits pil;
+    pil.hf_path = vl::image::hf_image_path::pil;
+    return vl::image::load_image(data_dir + "/images/" + name, pil);
+}
 
 std::vector<std::int64_t> i64s(const vl::tensor& t) {
     const std::int64_t* p = t.data<std::int64_t>();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <vlgraph/error.hpp>
+#include <vlgraph/image/image.hpp>
 
 #include <cerrno>
 #include <chrono>
@@ -81,6 +82,15 @@ public:
         if (b != "cpu" && b != "cuda") throw usage_error("--backend must be cpu or cuda, got '" + b + "'");
         if (b == "cuda" && !cuda_built) throw usage_error("--backend cuda: this vlgraph program was built without the CUDA backend");
         return b;
+    }
+
+    // --hf-image-path string|pil (default string): which of HF's two image paths the decode reproduces
+    // (string: load_image on a path or base64, EXIF applied, alpha dropped; pil: a PIL image given to the
+    // processor, alpha on white, EXIF ignored; see vlgraph/image/image.hpp).
+    vl::image::hf_image_path hf_image_path() const {
+        const std::string p = has("hf-image-path") ? one("hf-image-path") : "string";
+        if (p != "string" && p != "pil") throw usage_error("--hf-image-path must be string or pil, got '" + p + "'");
+        return p == "pil" ? vl::image::hf_image_path::pil : vl::image::hf_image_path::string;
     }
 
 private:

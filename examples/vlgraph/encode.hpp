@@ -46,7 +46,9 @@ inline int encode(const args& a) {
     if (a.has("image")) {
         const q::preprocessor_config pre = q::load_preprocessor_config(dir, cfg.vision);
         std::vector<vl::image::rgb8_image> images;
-        for (const auto& src : a.all("image")) images.push_back(vl::image::load_image(src));
+        vl::image::decode_limits decode;
+        decode.hf_path = a.hf_image_path();
+        for (const auto& src : a.all("image")) images.push_back(vl::image::load_image(src, decode));
         q::preprocessed p = q::preprocess(images, pre);
         for (std::size_t i = 0; i < p.per_image.size(); ++i) {
             const q::image_info& m = p.per_image[i];

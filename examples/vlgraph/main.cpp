@@ -38,6 +38,11 @@ usage:
       (PNG, JPEG, GIF, BMP, WebP files or data:image/...;base64 URIs; URLs are
       refused), then write pixel_values, image_grid_thw and image_embeds.
       --pixel-values skips preprocessing (tensors pixel_values, image_grid_thw).
+      --hf-image-path string|pil (every command taking images): HF decodes an
+      image two ways that disagree; string (default) is what HF does with a
+      path or base64 string (load_image: EXIF orientation applied, alpha
+      dropped), pil what it does with a PIL image given to the processor
+      (alpha composited on white, EXIF ignored).
       --backend cuda: bf16 weights on the GPU (programs built with nvcc only).
   vlgraph generate --model DIR [--image PATH_OR_DATA_URI ...] --prompt TEXT [--system TEXT]
                    [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
@@ -103,21 +108,21 @@ int main(int argc, char** argv) {
     const std::string command = argv[1];
     try {
         if (command == "inspect") return vlcli::inspect(vlcli::args(argc, argv, 2, {"model"}, {"scan-nonfinite"}));
-        if (command == "encode") return vlcli::encode(vlcli::args(argc, argv, 2, {"model", "image", "pixel-values", "out", "backend", "threads"}, {}));
+        if (command == "encode") return vlcli::encode(vlcli::args(argc, argv, 2, {"model", "image", "hf-image-path", "pixel-values", "out", "backend", "threads"}, {}));
         if (command == "generate")
             return vlcli::generate(vlcli::args(argc, argv, 2,
-                                               {"model", "image", "prompt", "system", "max-new-tokens", "temperature", "top-k", "top-p",
+                                               {"model", "image", "hf-image-path", "prompt", "system", "max-new-tokens", "temperature", "top-k", "top-p",
                                                 "repetition-penalty", "seed", "backend", "threads", "tensor-parallel"},
                                                {"no-think", "greedy"}));
         if (command == "logits")
             return vlcli::logits(
-                vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "out", "backend", "threads", "tensor-parallel"}, {"no-think"}));
+                vlcli::args(argc, argv, 2, {"model", "image", "hf-image-path", "prompt", "system", "input-ids", "out", "backend", "threads", "tensor-parallel"}, {"no-think"}));
         if (command == "diff")
-            return vlcli::diff(vlcli::args(argc, argv, 2, {"model", "image", "prompt", "system", "input-ids", "backend", "threads", "perturb"}, {"no-think"}));
+            return vlcli::diff(vlcli::args(argc, argv, 2, {"model", "image", "hf-image-path", "prompt", "system", "input-ids", "backend", "threads", "perturb"}, {"no-think"}));
         if (command == "serve")
             return vlcli::serve(vlcli::args(argc, argv, 2,
                                             {"model", "backend", "threads", "host", "port", "max-batch", "max-queue", "max-context", "api-key",
-                                             "max-body-bytes", "max-images", "max-image-pixels", "prefill-chunk", "prefix-cache-mb", "shutdown-grace-s", "tensor-parallel"},
+                                             "max-body-bytes", "max-images", "max-image-pixels", "hf-image-path", "prefill-chunk", "prefix-cache-mb", "shutdown-grace-s", "tensor-parallel"},
                                             {}));
         if (command == "tokenize") return vlcli::tokenize(vlcli::args(argc, argv, 2, {"model", "text"}, {}));
         throw vlcli::usage_error("unknown command '" + command + "'");

@@ -59,6 +59,7 @@ inline chat_prompt render_chat_prompt(const args& a, const std::filesystem::path
     q::prompt_limits limits;
     limits.reserve = reserve;
     limits.max_images = std::numeric_limits<std::size_t>::max();
+    limits.decode.hf_path = a.hf_image_path();
     const q::prepared_prompt prepared =
         q::prepare_prompt(messages, {.add_generation_prompt = true, .enable_thinking = !a.flag("no-think")}, {&cfg, &chat, &tok, pre ? &*pre : nullptr}, limits);
     chat_prompt p;

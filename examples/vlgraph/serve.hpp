@@ -272,6 +272,7 @@ inline int serve(const args& a) {
     server_settings set;
     set.limits.max_body_bytes = a.has("max-body-bytes") ? static_cast<std::size_t>(a.integer("max-body-bytes", 1024, 1LL << 32)) : std::size_t{32} << 20;
     set.limits.max_images = a.has("max-images") ? static_cast<int>(a.integer("max-images", 0, 1024)) : 8;
+    set.decode.hf_path = a.hf_image_path();
     if (a.has("max-image-pixels")) set.decode.max_pixels = static_cast<std::uint64_t>(a.integer("max-image-pixels", 1, 1LL << 40));
     const auto grace = std::chrono::milliseconds(a.has("shutdown-grace-s") ? a.integer("shutdown-grace-s", 0, 3600) * 1000 : 10000);
     const std::string api_key = a.has("api-key") ? a.one("api-key") : "";

@@ -4,7 +4,7 @@
 //
 // Input: bytes starting with "data:" are a data URL (parse_data_url, base64_decode, url_scheme), whose
 // payload then goes on as image bytes; anything else is image bytes. The input's length parity picks
-// whether EXIF orientation is applied (HF's string loaders do, its PIL path does not).
+// HF's string path (EXIF applied, alpha dropped) or its PIL path (alpha on white, EXIF ignored).
 // Invariants beyond "no crash, no leak, no UB": strict base64 re-encodes to the exact payload; the pixel
 // buffer matches the header; the patch grid covers the resized image, which is within max_pixels.
 // Anything thrown other than vl::error is a finding.
@@ -34,14 +34,14 @@ std::vector<std::uint8_t> from_data_url(std::string_view text) {
     return payload;
 }
 
-void decode_and_preprocess(std::span<const std::uint8_t> bytes, bool exif) {
+void decode_and_preprocess(std::span<const std::uint8_t> bytes, bool hf_string_path) {
     vl::qwen36::preprocessor_config cfg;
     cfg.patch_size = 16;
     cfg.min_pixels = 64 * 64;
     cfg.max_pixels = 512 * 512;
     vl::image::decode_limits limits;
     limits.max_pixels = std::uint64_t{1} << 22;  // keeps one input well under the RSS limit
-    limits.apply_exif_orientation = exif;
+    limits.hf_path = hf_string_path ? vl::image::hf_image_path::string : vl::image::hf_image_path::pil;
     try {
         const vl::image::rgb8_image im = vl::image::decode_image(bytes, limits, "fuzz");
         if (im.pixels.size() != static_cast<std::size_t>(im.width) * im.height * 3) __builtin_trap();
@@ -58,12 +58,12 @@ void decode_and_preprocess(std::span<const std::uint8_t> bytes, bool exif) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    const bool exif = size % 2 == 1;
+    const bool hf_string_path = size % 2 == 1;
     if (text.starts_with("data:")) {
         const std::vector<std::uint8_t> payload = from_data_url(text);
-        if (!payload.empty()) decode_and_preprocess(payload, exif);
+        if (!payload.empty()) decode_and_preprocess(payload, hf_string_path);
         return 0;
     }
-    decode_and_preprocess({data, size}, exif);
+    decode_and_preprocess({data, size}, hf_string_path);
     return 0;
 }

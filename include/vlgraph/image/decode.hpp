@@ -16,15 +16,18 @@
 // Pixel conversion, matching transformers' convert_to_rgb for PIL inputs (spec §3.1), checked against
 // Pillow 13:
 //  * images with alpha (RGBA, LA, palette or gray/RGB with a tRNS colour key, GIF transparency,
-//    WebP alpha) are composited on opaque white with PIL's integer alpha_composite
-//    (out = ((t >> 8) + t) >> 8 >> 7 with t = 128·(c·a + 255·(255 − a)) + 2^14; exhaustive match);
+//    WebP alpha): with decode_limits::hf_path = pil composited on opaque white with PIL's integer
+//    alpha_composite (out = ((t >> 8) + t) >> 8 >> 7 with t = 128·(c·a + 255·(255 − a)) + 2^14; exhaustive
+//    match); with `string` (the default, HF's load_image) the alpha is dropped and the stored colours kept
+//    (one known difference: a GIF's transparent pixels come out black where PIL keeps the palette colour
+//    of the transparent index);
 //  * gray, palette and low-bit-depth images expand to RGB as PIL's convert("RGB") does;
 //  * 16-bit RGB(A) / gray+alpha PNGs keep the high byte of each sample (PIL's RGB;16B rawmodes);
 //  * 16-bit *gray* PNGs open in PIL as mode I;16, whose convert("RGB") clamps each sample to 255
 //    rather than scaling it (and ignores a tRNS key): reproduced here for parity, so such an image
 //    is mostly white exactly as it is for HF;
 //  * EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is applied as PIL's ImageOps.exif_transpose
-//    when decode_limits::apply_exif_orientation is set (HF's string loaders do; see image.hpp).
+//    with hf_path = string (HF's load_image does), ignored with `pil` (see image.hpp).
 // JPEG is decoded by libjpeg-turbo, as in PIL (exact on the goldens: 4:4:4, 4:2:2, 4:2:0, progressive,
 // restart markers, gray, CMYK, EXIF-rotated; tests/test_image_decode.cpp, tests/test_preprocess.cpp); PNG, GIF
 // and BMP by stb_image, WebP by libwebp. Known divergences from PIL: 32-bit BI_RGB BMPs whose 4th byte is
@@ -370,11 +373,13 @@ inline std::uint8_t composite_on_white(std::uint32_t c, std::uint32_t a) {
     return static_cast<std::uint8_t>((((t >> 8) + t) >> 8) >> 7);
 }
 
-inline rgb8_image rgba_to_rgb(const std::uint8_t* rgba, int w, int h) {
+// RGBA to RGB as the chosen HF path does it: alpha composited on white (pil) or dropped (string).
+inline rgb8_image rgba_to_rgb(const std::uint8_t* rgba, int w, int h, hf_image_path path) {
     rgb8_image out{w, h, std::vector<std::uint8_t>(static_cast<std::size_t>(w) * h * 3)};
     const std::size_t n = static_cast<std::size_t>(w) * h;
     for (std::size_t i = 0; i < n; ++i)
-        for (int c = 0; c < 3; ++c) out.pixels[i * 3 + c] = composite_on_white(rgba[i * 4 + c], rgba[i * 4 + 3]);
+        for (int c = 0; c < 3; ++c)
+            out.pixels[i * 3 + c] = path == hf_image_path::pil ? composite_on_white(rgba[i * 4 + c], rgba[i * 4 + 3]) : rgba[i * 4 + c];
     return out;
 }
 
@@ -584,7 +589,7 @@ inline rgb8_image decode_image(std::span<const std::uint8_t> bytes, const decode
         std::vector<std::uint8_t> rgba(static_cast<std::size_t>(pixels) * 4);
         if (!WebPDecodeRGBAInto(bytes.data(), bytes.size(), rgba.data(), rgba.size(), h.width * 4))
             throw format_error(where + ": corrupt WebP image data");
-        out = detail::rgba_to_rgb(rgba.data(), h.width, h.height);
+        out = detail::rgba_to_rgb(rgba.data(), h.width, h.height, limits.hf_path);
         exif = detail::webp_exif(bytes);
     } else if (h.format == image_format::jpeg) {
         const detail::jpeg_markers m = detail::scan_jpeg(bytes);
@@ -621,13 +626,13 @@ inline rgb8_image decode_image(std::span<const std::uint8_t> bytes, const decode
             if (!rgba)
                 throw format_error(where + ": corrupt " + std::string(name_of(h.format)) + " image data (" +
                                    stbi_failure_reason() + ")");
-            out = detail::rgba_to_rgb(rgba.get(), w, h2);
+            out = detail::rgba_to_rgb(rgba.get(), w, h2, limits.hf_path);
         }
         if (w != h.width || h2 != h.height)
             throw format_error(where + ": decoded size " + std::to_string(w) + "x" + std::to_string(h2) +
                                " differs from the declared " + std::to_string(h.width) + "x" + std::to_string(h.height));
     }
-    if (limits.apply_exif_orientation) out = detail::apply_orientation(out, detail::exif_orientation(exif));
+    if (limits.hf_path == hf_image_path::string) out = detail::apply_orientation(out, detail::exif_orientation(exif));
     return out;
 }
 

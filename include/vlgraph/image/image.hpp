@@ -19,6 +19,17 @@ struct rgb8_image {
     std::vector<std::uint8_t> pixels;
 };
 
+// HF turns an image into RGB in two ways that disagree with each other (transformers 5.x):
+//  * string: a file path, URL or base64 string goes through image_utils.load_image — PIL's
+//    ImageOps.exif_transpose, then convert("RGB"): the EXIF orientation is applied and an alpha channel is
+//    dropped (the stored colours of transparent pixels are kept, a palette's transparency is ignored);
+//  * pil: a PIL image handed to the processor goes through image_transforms.convert_to_rgb: alpha (an A
+//    band or a transparency key) is composited on opaque white, and the EXIF orientation is ignored.
+// vlgraph's inputs are paths and data URLs, so `string` is the default: the pixels HF gets from the same
+// source. `pil` reproduces a caller that opened the file with PIL and passed the image object (HF's own
+// test fixtures, our goldens).
+enum class hf_image_path { string, pil };
+
 // Caps checked before decoding. The defaults admit every image a Qwen3.6 checkpoint can use (its
 // max_pixels is 2^24 after resizing; inputs up to 2^26 px = e.g. 8192×8192 are resized down).
 struct decode_limits {
@@ -28,9 +39,8 @@ struct decode_limits {
     // A progressive JPEG costs one pass over the coefficients per scan; libjpeg-turbo's advice for
     // untrusted input is to cap scans (files with thousands of tiny scans are a known CPU DoS).
     int max_jpeg_scans = 1000;
-    // HF's string loaders (load_image, load_image_as_tensor) apply the EXIF orientation; a PIL image
-    // handed to the image processor directly is used as stored. Sources here are strings, so: on.
-    bool apply_exif_orientation = true;
+    // Which of HF's two image paths to reproduce: they disagree on EXIF and alpha (see hf_image_path).
+    hf_image_path hf_path = hf_image_path::string;
 };
 
 // A well-formed image (or request) refused by a configured cap: too many pixels, too many bytes, too
