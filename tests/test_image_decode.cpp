@@ -300,6 +300,16 @@ BOOST_AUTO_TEST_CASE(libjpeg_errors_are_format_errors) {
     BOOST_CHECK_NO_THROW(decode(garbage_scan));  // libjpeg decodes what it can: a warning, not an error
 }
 
+// Bytes of `im` that differ from a golden uint8 [H, W, 3] (the sizes must agree).
+std::size_t differing_bytes(const img::rgb8_image& im, const vl::tensor& expected) {
+    BOOST_TEST_REQUIRE(im.height == expected.extent(0));
+    BOOST_TEST_REQUIRE(im.width == expected.extent(1));
+    const auto* want = expected.data<std::uint8_t>();
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < im.pixels.size(); ++i) differing += im.pixels[i] != want[i];
+    return differing;
+}
+
 // Every kind of JPEG HF meets decodes to exactly the pixels of transformers' load_image (Pillow: open,
 // exif_transpose, convert("RGB")): 4:4:4, 4:2:2, 4:2:0 at an odd size (the upsamplers' right and bottom
 // edges), progressive, optimised tables with restart markers, gray, CMYK (Adobe polarity, PIL's
@@ -312,14 +322,7 @@ BOOST_AUTO_TEST_CASE(jpeg_kinds_match_pil_exactly) {
         BOOST_TEST_CONTEXT("jpeg " << info.name) {
             std::ifstream in(data / "images/jpeg" / (info.name + ".jpg"), std::ios::binary);
             const bytes file(std::istreambuf_iterator<char>(in), {});
-            const img::rgb8_image im = decode(file);
-            const vl::tensor expected = golden.get(info.name);
-            BOOST_TEST_REQUIRE(im.height == expected.extent(0));
-            BOOST_TEST_REQUIRE(im.width == expected.extent(1));
-            const auto* want = expected.data<std::uint8_t>();
-            std::size_t differing = 0;
-            for (std::size_t i = 0; i < im.pixels.size(); ++i) differing += im.pixels[i] != want[i];
-            BOOST_TEST(differing == 0u);
+            BOOST_TEST(differing_bytes(decode(file), golden.get(info.name)) == 0u);
             ++checked;
         }
     }
@@ -340,13 +343,7 @@ BOOST_AUTO_TEST_CASE(hf_string_and_pil_paths_match_transformers_exactly) {
             img::decode_limits limits;
             limits.hf_path = pil ? img::hf_image_path::pil : img::hf_image_path::string;
             const img::rgb8_image im = img::load_image((data / "images" / info.name.substr(info.name.find('.') + 1)).string(), limits);
-            const vl::tensor expected = golden.get(info.name);
-            BOOST_TEST_REQUIRE(im.height == expected.extent(0));
-            BOOST_TEST_REQUIRE(im.width == expected.extent(1));
-            const auto* want = expected.data<std::uint8_t>();
-            std::size_t differing = 0;
-            for (std::size_t i = 0; i < im.pixels.size(); ++i) differing += im.pixels[i] != want[i];
-            BOOST_TEST(differing == 0u);
+            BOOST_TEST(differing_bytes(im, golden.get(info.name)) == 0u);
             ++checked;
         }
     }
