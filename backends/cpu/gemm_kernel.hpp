@@ -133,13 +133,18 @@ inline void kernel_row_wide(cpu_isa isa, index_t kc, const float* a, const float
 // products along k, which read B as it lies — each chunk of B once for all the rows. Fixed order, per
 // output and whatever Rows: lane l of a column's accumulator chains k = 8q + l (q = 0, 1, …, fma), the
 // lanes are added as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the k ≥ 8⌊K/8⌋ tail is
-// chained on (fma) and the bias added last — so a row gets the same bits in any batch. Eight lanes on
-// every ISA (also AVX-512: the order is the contract, and decode is bound by memory, not by lanes).
+// chained on (fma) and the bias added last — so a row gets the same bits in any batch. Eight lanes' order on
+// every ISA (AVX-512 packs two columns' eight lanes into one register: the same chains).
 // r: the 8 rows of B; c: Rows × 8 outputs (row stride ldc).
 template <int Rows, gemm_b_element T>
 inline void gemv_dot8_rows(cpu_isa isa, index_t k, const float* a, index_t lda, const T* const (&r)[8], const float* bias, float* c, index_t ldc) {
     const index_t k8 = k / 8 * 8;
     float sum[Rows][8];
+#if VL_CPU_AVX512
+    if (isa == cpu_isa::avx512)
+        gemv_dot8_sums_avx512<Rows>(k8, a, lda, r, sum);
+    else
+#endif
 #if VL_CPU_AVX2
     if (isa >= cpu_isa::avx2)
         gemv_dot8_sums_avx2<Rows>(k8, a, lda, r, sum);
