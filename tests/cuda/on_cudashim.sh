@@ -10,8 +10,10 @@ if [ ! -f "$src/build.sh" ]; then
   echo "no cudashim at $src: skipping (it comes with the project's shared/ folder)"
   exit 77
 fi
-if [ ! -e "$out/libcudart.so.13" ]; then
-  mkdir -p "$out.lock"
-  ( flock 9; [ -e "$out/libcudart.so.13" ] || bash "$src/build.sh" "$out" >/dev/null ) 9>"$out.lock/lock"
-fi
+# Always under the lock, and done only when every library is there: a test started while another is still
+# building must wait (checking one library outside the lock let it run against a half-built set: CTest -j2
+# in a fresh build tree failed the TP test's ncclCommInitAll).
+mkdir -p "$out.lock"
+( flock 9; [ -e "$out/libcudart.so.13" ] && [ -e "$out/libcublasLt.so.13" ] && [ -e "$out/libnccl.so.2" ] ||
+  bash "$src/build.sh" "$out" >/dev/null ) 9>"$out.lock/lock"
 LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$@"
